@@ -1,0 +1,63 @@
+"""Batch scoring of JSON Lines: what `moderato score` runs.
+
+Input, one comment per line: {"id": str, "text": str, "article": {"title", "body"}?, "author": {...}?}
+Output, one verdict per line: {"id", "decision", "scores", "attributes", "reasons", "model_version"}.
+A bad line is reported on the error stream with its line number and skipped; the run goes on and
+the exit code says that something was skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any, TextIO
+
+from classifier.engine import Engine
+from classifier.errors import InputError
+from classifier.types import Article
+
+
+def parse_line(line: str) -> tuple[str | None, str, Article | None]:
+    """(id, text, article) from one input line; raises InputError saying what is wrong."""
+    try:
+        item: Any = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not JSON ({exc.msg} at column {exc.colno})") from exc
+    if not isinstance(item, dict):
+        raise InputError("not a JSON object")
+    text = item.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise InputError("no text: 'text' must be a non-empty string", field="text")
+    comment_id = item.get("id")
+    if comment_id is not None and not isinstance(comment_id, str | int):
+        raise InputError("'id' must be a string", field="id")
+    article = None
+    raw_article = item.get("article")
+    if raw_article is not None:
+        if not isinstance(raw_article, dict):
+            raise InputError("'article' must be an object with 'title' and 'body'", field="article")
+        title, body = raw_article.get("title", ""), raw_article.get("body", "")
+        if not isinstance(title, str) or not isinstance(body, str):
+            raise InputError("'article.title' and 'article.body' must be strings", field="article")
+        article = Article(title=title, body=body)
+    return (None if comment_id is None else str(comment_id)), text, article
+
+
+def score_stream(engine: Engine, infile: Iterable[str], outfile: TextIO, errfile: TextIO) -> int:
+    """Score every line of `infile` into `outfile`; 0 when all lines were scored, 1 otherwise."""
+    bad = 0
+    for number, line in enumerate(infile, 1):
+        if not line.strip():
+            continue
+        try:
+            comment_id, text, article = parse_line(line)
+            assessment = engine.assess(text, article)
+        except InputError as exc:
+            bad += 1
+            errfile.write(f"line {number}: {exc}\n")
+            continue
+        outfile.write(json.dumps({"id": comment_id, **assessment.to_dict()}, ensure_ascii=False) + "\n")
+    outfile.flush()
+    if bad:
+        errfile.write(f"{bad} line(s) skipped\n")
+    return 1 if bad else 0

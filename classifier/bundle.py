@@ -1,0 +1,143 @@
+"""Bundles: one directory per trained version, `bundle.joblib` + `manifest.json` (+ a model card).
+
+The manifest says what the artifact is (version, library versions, data sources with row counts
+and hashes, thresholds, metrics) and carries the artifact's SHA-256, so a truncated or edited file
+is refused before unpickling. Pickles only load reliably under the scikit-learn version that
+wrote them, so a mismatch is refused with the fix spelled out instead of failing later in odd ways.
+Only load bundles you built yourself: unpickling runs code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+import sklearn
+
+from classifier.decision import Policy
+from classifier.errors import BundleNotFound, IncompatibleBundle
+
+FORMAT = 1
+ARTIFACT = "bundle.joblib"
+MANIFEST = "manifest.json"
+DEFAULT_BUNDLE_DIR = Path(__file__).resolve().parent / "bundles" / "default"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A loaded bundle: the unpickled artifact and its manifest."""
+
+    path: Path
+    artifact: dict[str, Any]
+    manifest: dict[str, Any]
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest["version"])
+
+    @property
+    def policy(self) -> Policy:
+        return Policy.from_dict({"thresholds": self.manifest["thresholds"], "mode": "enforce"})
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    import numpy
+    import scipy
+
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "joblib": joblib.__version__,
+    }
+
+
+def new_version(prefix: str = "m") -> str:
+    """A sortable version name: m20261125-170402."""
+    return f"{prefix}{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+
+
+def save_bundle(artifact: dict[str, Any], manifest: dict[str, Any], directory: Path) -> Path:
+    """Write artifact + manifest into `directory` (created); returns the directory."""
+    directory.mkdir(parents=True, exist_ok=True)
+    artifact_path = directory / ARTIFACT
+    joblib.dump(artifact, artifact_path, compress=("xz", 3))
+    full = {
+        **manifest,
+        "format": FORMAT,
+        "libraries": library_versions(),
+        "artifact": {"file": ARTIFACT, "sha256": sha256_file(artifact_path), "bytes": artifact_path.stat().st_size},
+    }
+    (directory / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return directory
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    directory = Path(path)
+    manifest_path = directory / MANIFEST
+    if not manifest_path.is_file():
+        raise BundleNotFound(
+            f"no bundle at {directory}: {MANIFEST} is missing (train one with `python scripts/train.py`)",
+            path=str(directory),
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IncompatibleBundle(f"{manifest_path} is not valid JSON: {exc}", path=str(directory)) from exc
+    if not isinstance(manifest, dict):
+        raise IncompatibleBundle(f"{manifest_path} is not a JSON object", path=str(directory))
+    return manifest
+
+
+def load_bundle(path: str | Path | None = None) -> Bundle:
+    """Load and check a bundle directory; None means the default bundle shipped in the package."""
+    directory = Path(path) if path is not None else DEFAULT_BUNDLE_DIR
+    manifest = read_manifest(directory)
+    fix = "retrain it with `python scripts/train.py` (or install the versions in its manifest)"
+    if manifest.get("format") != FORMAT:
+        raise IncompatibleBundle(
+            f"bundle {directory} has format {manifest.get('format')!r}, this Moderato reads {FORMAT}; {fix}",
+            path=str(directory),
+        )
+    built_with = manifest.get("libraries", {}).get("scikit-learn")
+    if built_with != sklearn.__version__:
+        raise IncompatibleBundle(
+            f"bundle {directory} was built with scikit-learn {built_with}, but {sklearn.__version__} is installed; "
+            f"{fix}, e.g. `pip install scikit-learn=={built_with}`",
+            path=str(directory),
+        )
+    artifact_path = directory / manifest.get("artifact", {}).get("file", ARTIFACT)
+    if not artifact_path.is_file():
+        raise BundleNotFound(f"bundle {directory} has no {artifact_path.name}; {fix}", path=str(directory))
+    expected = manifest.get("artifact", {}).get("sha256")
+    if expected != sha256_file(artifact_path):
+        raise IncompatibleBundle(
+            f"bundle {directory}: {artifact_path.name} does not match the SHA-256 in its manifest "
+            f"(corrupted or edited); {fix}",
+            path=str(directory),
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", category=sklearn.exceptions.InconsistentVersionWarning)
+            artifact = joblib.load(artifact_path)
+    except Exception as exc:  # noqa: BLE001 - unpickling can fail in many ways; all mean "unusable"
+        raise IncompatibleBundle(f"bundle {directory} cannot be loaded ({exc}); {fix}", path=str(directory)) from exc
+    if not isinstance(artifact, dict) or "vectorizer" not in artifact:
+        raise IncompatibleBundle(f"bundle {directory} does not hold a Moderato artifact; {fix}", path=str(directory))
+    return Bundle(directory, artifact, manifest)

@@ -1,0 +1,158 @@
+"""The text features shared by every task: one analysis of a comment feeds spam, toxicity,
+its attributes, off-topic and the evidence spans.
+
+A comment is analysed sentence by sentence and word by word, so the same feature lists serve
+three purposes without being computed twice:
+- the whole comment's bag of features (the concatenation of its sentences' features plus a few
+  comment-level ones) for document scores;
+- each sentence's own features, to find the sentence that is a spam plug;
+- each word's own features (the word and its character n-grams), to find toxic words.
+
+Feature strings carry a prefix naming their kind (`w:` word, `b:` word pair, `c:` character
+n-gram, `s:` sentence signal, `d:` document shape) so a trained vocabulary stays readable.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from functools import lru_cache
+from typing import NamedTuple
+
+from classifier.text import (
+    CONTACT,
+    PRICE,
+    SHORT_LINK,
+    URL,
+    Normalized,
+    normalize,
+    sentence_spans,
+    word_spans,
+)
+
+CHAR_NGRAMS = (3, 5)  # inclusive range of character n-gram lengths within a word
+_MAX_WORD = 24  # longer "words" (URLs, hashes, keyboard mashing) get no character n-grams
+
+
+class WordFeatures(NamedTuple):
+    """One word: where it is in the normalized text, the token, and its own features."""
+
+    start: int
+    end: int
+    token: str
+    features: tuple[str, ...]
+
+
+class SentenceFeatures(NamedTuple):
+    """One sentence: its span in the normalized text, its words, and its other features."""
+
+    start: int
+    end: int
+    words: list[WordFeatures]
+    extra: list[str]  # word pairs and sentence signals
+
+    def all_features(self) -> list[str]:
+        out: list[str] = []
+        for word in self.words:
+            out.extend(word.features)
+        out.extend(self.extra)
+        return out
+
+
+class Analysis(NamedTuple):
+    """A whole comment, analysed. (Named tuples, not dataclasses: this runs per request.)"""
+
+    normalized: Normalized
+    sentences: list[SentenceFeatures]
+    extra: list[str]  # document-level shape features
+
+    def all_features(self) -> list[str]:
+        out: list[str] = []
+        for sentence in self.sentences:
+            out.extend(sentence.all_features())
+        out.extend(self.extra)
+        return out
+
+
+@lru_cache(maxsize=200_000)
+def word_features(word: str) -> tuple[str, ...]:
+    """The word itself plus its character n-grams (with word-boundary padding, like char_wb)."""
+    if word.startswith(("http", "www.")) or (len(word) > 4 and "." in word and URL.fullmatch(word)):
+        domain = word.split("//", 1)[-1].split("/", 1)[0].removeprefix("www.")
+        tld = domain.rsplit(".", 1)[-1] if "." in domain else ""
+        return ("s:url", f"w:{domain}", f"s:tld_{tld}")
+    if word[0] in "$€£¥":
+        return ("w:__price__", f"w:{word[0]}")
+    if word.isdigit():
+        return (f"w:__num{min(len(word), 6)}__",)
+    feats = [f"w:{word}"]
+    if 1 < len(word) <= _MAX_WORD and word.isalnum():
+        padded = f" {word} "
+        lo, hi = CHAR_NGRAMS
+        for n in range(lo, hi + 1):
+            feats.extend(f"c:{padded[i : i + n]}" for i in range(len(padded) - n + 1))
+    return tuple(feats)
+
+
+_SIGNAL_FEATURES = (("s:short_link", SHORT_LINK), ("s:contact", CONTACT), ("s:price", PRICE), ("s:link", URL))
+_UPPER = re.compile(r"[A-Z]")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def _bucket(value: float, edges: tuple[float, ...]) -> int:
+    for i, edge in enumerate(edges):
+        if value < edge:
+            return i
+    return len(edges)
+
+
+def analyze_normalized(normalized: Normalized) -> Analysis:
+    """Analyse text that has already been normalized (the engine's fast path)."""
+    text = normalized.text
+    spans = sentence_spans(text)
+    sentences = [SentenceFeatures(s, e, [], []) for s, e in spans]
+    for sentence in sentences:
+        words, extra = sentence.words, sentence.extra
+        for match in word_spans(text, sentence.start, sentence.end):
+            token = match.group(0)
+            words.append(WordFeatures(match.start(), match.end(), token, word_features(token)))
+        extra.extend([f"b:{a.token} {b.token}" for a, b in zip(words, words[1:], strict=False)])
+    if sentences:
+        # File each signal match under the sentence it starts in.
+        starts = [s for s, _ in spans]
+        for name, pattern in _SIGNAL_FEATURES:
+            for match in pattern.finditer(text):
+                extra = sentences[max(bisect_right(starts, match.start()) - 1, 0)].extra
+                if name not in extra:
+                    extra.append(name)
+    original = normalized.original
+    letters = len(_LETTER.findall(original)) or 1
+    caps = len(_UPPER.findall(original)) / letters
+    extra = [
+        f"d:len{_bucket(len(original), (20, 60, 150, 400, 1000))}",
+        f"d:sent{_bucket(len(sentences), (2, 3, 5, 9))}",
+        f"d:caps{_bucket(caps, (0.05, 0.2, 0.5, 0.8))}",
+    ]
+    if normalized.obfuscated:
+        extra.append("d:obfuscated")
+    if original.count("!") >= 3:
+        extra.append("d:bangs")
+    return Analysis(normalized, sentences, extra)
+
+
+def analyze(text: str) -> Analysis:
+    """Normalize and analyse a raw comment."""
+    return analyze_normalized(normalize(text))
+
+
+def feature_list(text: str) -> list[str]:
+    """The flat feature list of a raw text: the analyzer given to scikit-learn's TfidfVectorizer.
+
+    A module-level function (not a lambda) so that a fitted vectorizer pickles.
+    """
+    return analyze(text).all_features()
+
+
+def identity_analyzer(features: list[str]) -> list[str]:
+    """For vectorizing pre-computed feature lists (training computes them once for all heads)."""
+    return features

@@ -1,0 +1,422 @@
+"""Training: labelled examples in, a bundle directory out.
+
+One shared TF-IDF space (words, word pairs, character n-grams, signals) feeds logistic-regression
+heads: spam (on whole comments and on single sentences, so a plug hidden in a genuine comment is
+found), toxicity and its five attributes, a text-only off-topic head, and a word-level head that
+marks toxic words. Off-topic is a small stacker over similarity-to-article features.
+
+The training rows are cut in two by a seeded hash: the larger part fits the heads, the smaller
+("validation slice") calibrates each score (Platt scaling) and tunes the thresholds, so nothing
+about the thresholds is learnt from the `dev` splits that later judge the bundle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score, roc_auc_score
+from sklearn.model_selection import cross_val_predict
+
+from classifier.bundle import Bundle, new_version, save_bundle
+from classifier.dataset import Example
+from classifier.decision import ATTRIBUTES, LABELS
+from classifier.engine import DOC_HEADS, OFF_TOPIC_FEATURES, Engine, VectorSpace, article_vector, off_topic_features
+from classifier.features import Analysis, analyze, identity_analyzer
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Every knob of a training run; saved in the manifest so a run can be repeated exactly."""
+
+    seed: int = 1234
+    min_df: int = 2
+    max_features: int = 300_000
+    validation_fraction: float = 0.15
+    C: dict[str, float] = field(
+        default_factory=lambda: {
+            "spam": 8.0,
+            "toxicity": 16.0,
+            "attributes": 4.0,
+            "off_topic_text": 2.0,
+            "toxic_span": 2.0,
+            "off_topic": 1.0,
+        }
+    )
+    source_weights: dict[str, float] = field(default_factory=lambda: {"youtube": 3.0})
+    # Target ham false-positive rate at the reject threshold, on the validation slice. Off-topic
+    # alone should rarely refuse a comment outright, so its target is stricter.
+    reject_fpr: dict[str, float] = field(default_factory=lambda: {"spam": 0.004, "toxicity": 0.004, "off_topic": 0.0})
+    hold_fpr_cap: float = 0.05  # the hold threshold never lets more ham than this through to the queue
+    max_iter: int = 2000
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+def in_validation(example: Example, seed: int, fraction: float) -> bool:
+    digest = hashlib.sha1(f"{seed}:{example.text}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32 < fraction
+
+
+def _overlaps(start: int, end: int, spans: Sequence[tuple[int, int]]) -> int:
+    return sum(max(0, min(end, b) - max(start, a)) for a, b in spans)
+
+
+#: Sources whose comments are news-style and whose plugs (if any) are marked: their sentences
+#: become spam rows. Other corpora's sentences would mostly teach "long discussion = ham".
+SENTENCE_SOURCES = frozenset({"moderato", "spliced", "feedback"})
+
+
+def sentence_rows(example: Example, analysis: Analysis) -> list[tuple[list[str], float]]:
+    """Single sentences as extra spam rows: a plug sentence is spam, the genuine sentences around it are not."""
+    if "spam" not in example.labels or len(analysis.sentences) < 2 or example.source not in SENTENCE_SOURCES:
+        return []
+    is_spam = example.labels["spam"] >= 0.5
+    if is_spam and not example.spam_spans:
+        return []  # whole-comment spam without spans: which sentence carries it is unknown
+    rows = []
+    for sentence in analysis.sentences:
+        start, end = analysis.normalized.to_original(sentence.start, sentence.end)
+        covered = _overlaps(start, end, example.spam_spans) if is_spam else 0
+        rows.append((sentence.all_features(), float(covered * 2 >= max(end - start, 1))))
+    return rows
+
+
+def word_rows(example: Example, analysis: Analysis) -> list[tuple[tuple[str, ...], float]]:
+    """Words as rows of the toxic-span head: toxic when at least half of the word is inside a gold span."""
+    if example.toxic_spans is None:
+        return []
+    rows = []
+    for sentence in analysis.sentences:
+        for word in sentence.words:
+            start, end = analysis.normalized.to_original(word.start, word.end)
+            inside = _overlaps(start, end, example.toxic_spans)
+            rows.append((word.features, float(inside * 2 >= max(end - start, 1))))
+    return rows
+
+
+def nb_ratios(X: sp.csr_matrix, y: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """Naive-Bayes log-count ratios of binarised features (Wang & Manning 2012, "NBSVM")."""
+    present = X.copy()
+    present.data[:] = 1.0
+    positive = alpha + np.asarray(present[y == 1].sum(axis=0)).ravel()
+    negative = alpha + np.asarray(present[y == 0].sum(axis=0)).ravel()
+    return np.log((positive / positive.sum()) / (negative / negative.sum()))
+
+
+def _fit_lr(
+    X: sp.csr_matrix,
+    y: np.ndarray,
+    C: float,
+    params: TrainParams,
+    weight: np.ndarray | None = None,
+    *,
+    nb: bool = True,
+) -> Any:
+    """Logistic regression; with `nb`, on NB-scaled features, the ratios then folded into `coef_`.
+
+    Folding keeps the fitted model an ordinary LogisticRegression over the shared TF-IDF space
+    (z = x . (w * r) + b), so scoring costs nothing extra and every head shares one vector.
+    """
+    model = LogisticRegression(C=C, solver="liblinear", max_iter=params.max_iter, random_state=params.seed)
+    if X.shape[0] == 0:
+        # No rows carry this label (e.g. no articles in a tiny run): a head that always says "no".
+        X, y = sp.csr_matrix((2, X.shape[1])), np.array([0, 1])
+    elif len(np.unique(y)) < 2:
+        # A label with one class in a tiny run: fit on a copy with one flipped row so the head exists.
+        y = y.copy()
+        y[0] = 1 - y[0]
+    if not nb:
+        return model.fit(X, y, sample_weight=weight)
+    ratios = nb_ratios(X, y)
+    model.fit(X.multiply(ratios).tocsr(), y, sample_weight=weight)
+    model.coef_ = model.coef_ * ratios
+    return model
+
+
+def _word_matrix(space: VectorSpace, rows: Sequence[tuple[Sequence[str], float]]) -> sp.csr_matrix:
+    """Each word as unit-length IDF weights of its own features (what the engine computes)."""
+    indptr = [0]
+    indices: list[int] = []
+    data: list[float] = []
+    for features, _ in rows:
+        ids = sorted(set(space.ids(features)))
+        weights = space.idf[ids]
+        norm = float(np.sqrt(weights @ weights)) or 1.0
+        indices.extend(ids)
+        data.extend((weights / norm).tolist())
+        indptr.append(len(indices))
+    return sp.csr_matrix((data, indices, indptr), shape=(len(rows), len(space.idf)))
+
+
+def _platt(logits: np.ndarray, y: np.ndarray, toxicity: np.ndarray | None = None) -> tuple[float, float, float]:
+    """Calibration p = sigmoid(a * logit + b + c * toxicity_logit), fitted on the validation slice.
+
+    Attributes pass the toxicity logit too: with few positives of their own, their ranking
+    improves when the (much better trained) toxicity head has a say.
+    """
+    if len(np.unique(y)) < 2:
+        return 1.0, 0.0, 0.0
+    inputs = logits.reshape(-1, 1) if toxicity is None else np.column_stack([logits, toxicity])
+    model = LogisticRegression(C=1e4, solver="lbfgs", max_iter=1000).fit(inputs, y)
+    c = float(model.coef_[0][1]) if toxicity is not None else 0.0
+    return float(model.coef_[0][0]), float(model.intercept_[0]), c
+
+
+def tune_thresholds(
+    scores: np.ndarray, y: np.ndarray, groups: np.ndarray, params: TrainParams, *, reject_fpr: float
+) -> tuple[float, float, dict[str, float]]:
+    """Hold where the mean F1 over the sources is best (each source counts once, so the large SMS
+    or spliced sets do not choose the threshold for news comments), capped so at most
+    `hold_fpr_cap` of ham is held. Reject where every source's ham false-positive rate stays
+    within `reject_fpr` (a source too small to estimate that tail may keep one ham row above it)."""
+    negatives = scores[y < 0.5]
+    if len(np.unique(y)) < 2 or not len(negatives):
+        return 0.5, 0.9, {}
+    usable = [g for g in np.unique(groups) if 0 < y[groups == g].sum() < (groups == g).sum()]
+    cap = float(np.quantile(negatives, 1 - params.hold_fpr_cap))
+    best_f1, hold = -1.0, 0.5
+    for t in np.unique(np.round(scores, 3)):
+        if t < cap:
+            continue
+        f1 = float(
+            np.mean([f1_score(y[groups == g] >= 0.5, scores[groups == g] >= t, zero_division=0) for g in usable])
+            if usable
+            else f1_score(y >= 0.5, scores >= t, zero_division=0)
+        )
+        if f1 > best_f1:
+            best_f1, hold = f1, float(t)
+    reject = float(np.quantile(negatives, 1 - reject_fpr))
+    for group in np.unique(groups):
+        group_neg = np.sort(scores[(groups == group) & (y < 0.5)])
+        if reject_fpr > 0 and len(group_neg) >= 1 / reject_fpr:
+            reject = max(reject, float(np.quantile(group_neg, 1 - reject_fpr)))
+        elif len(group_neg) >= 2:
+            reject = max(reject, float(group_neg[-2]))
+    reject = min(max(reject + 1e-4, hold), 0.999)
+    hold = min(hold, reject)
+    return round(hold, 4), round(reject, 4), {"validation_mean_f1_at_hold": round(best_f1, 4)}
+
+
+def span_f1(predicted: set[int], gold: set[int]) -> float:
+    """SemEval-2021 Task 5 per-post F1 on character offsets (both empty scores 1)."""
+    if not gold and not predicted:
+        return 1.0
+    if not gold or not predicted:
+        return 0.0
+    overlap = len(predicted & gold)
+    if not overlap:
+        return 0.0
+    precision, recall = overlap / len(predicted), overlap / len(gold)
+    return 2 * precision * recall / (precision + recall)
+
+
+def train_bundle(
+    examples: Sequence[Example],
+    out_dir: Path,
+    *,
+    params: TrainParams | None = None,
+    version: str | None = None,
+    sources: dict[str, Any] | None = None,
+    progress: Progress = _noop,
+) -> Path:
+    """Train every head on `examples` (train-split rows only: the caller chooses them) and save a bundle."""
+    params = params or TrainParams()
+    started = time.monotonic()
+    if any(e.split != "train" for e in examples):
+        raise ValueError("train_bundle takes train-split rows only; dev rows judge the bundle")
+    fit = [e for e in examples if not in_validation(e, params.seed, params.validation_fraction)]
+    val = [e for e in examples if in_validation(e, params.seed, params.validation_fraction)]
+    progress(f"{len(fit)} rows to fit, {len(val)} in the validation slice")
+
+    analyses: dict[str, Analysis] = {}
+    for i, e in enumerate(fit):
+        if e.text not in analyses:
+            analyses[e.text] = analyze(e.text)
+        if i and i % 20000 == 0:
+            progress(f"analysed {i}/{len(fit)} rows")
+    doc_features = [analyses[e.text].all_features() for e in fit]
+    vectorizer = TfidfVectorizer(
+        analyzer=identity_analyzer,
+        sublinear_tf=True,
+        min_df=params.min_df,
+        max_features=params.max_features,
+        dtype=np.float64,
+    )
+    X = vectorizer.fit_transform(doc_features).tocsr()
+    space = VectorSpace(vectorizer.vocabulary_, vectorizer.idf_)
+    progress(f"vectorised: {X.shape[0]} rows x {X.shape[1]} features ({time.monotonic() - started:.0f}s)")
+
+    heads: dict[str, Any] = {}
+    # Spam: one head on whole comments (YouTube comments weigh more: they are the closest public
+    # data to comment spam and few), one on single sentences, where the plugs are marked.
+    spam_idx = [i for i, e in enumerate(fit) if "spam" in e.labels]
+    y_doc = np.array([fit[i].labels["spam"] >= 0.5 for i in spam_idx], dtype=int)
+    w_doc = np.array([params.source_weights.get(fit[i].source, 1.0) for i in spam_idx])
+    heads["spam"] = _fit_lr(X[spam_idx], y_doc, params.C["spam"], params, weight=w_doc, nb=False)
+    sent = [row for e in fit for row in sentence_rows(e, analyses[e.text])]
+    X_sent = vectorizer.transform([features for features, _ in sent]) if sent else X[:0]
+    y_sent = np.concatenate([y_doc, np.array([y >= 0.5 for _, y in sent], dtype=int)])
+    heads["spam_sentence"] = _fit_lr(sp.vstack([X[spam_idx], X_sent]).tocsr(), y_sent, params.C["spam"], params)
+    progress(f"spam heads: {len(spam_idx)} comments, {len(sent)} sentences")
+
+    for name in ("toxicity", *ATTRIBUTES):
+        idx = [i for i, e in enumerate(fit) if name in e.labels]
+        y = np.array([fit[i].labels[name] >= 0.5 for i in idx], dtype=int)
+        C = params.C["toxicity" if name == "toxicity" else "attributes"]
+        # NB scaling helps toxicity across corpora (Civil Comments most), not the sparser attributes.
+        heads[name] = _fit_lr(X[idx], y, C, params, nb=name == "toxicity")
+        progress(f"{name} head: {len(idx)} rows, {int(y.sum())} positive")
+
+    off_idx = [i for i, e in enumerate(fit) if e.article is not None and "off_topic" in e.labels]
+    y_off = np.array([fit[i].labels["off_topic"] >= 0.5 for i in off_idx], dtype=int)
+    heads["off_topic_text"] = _fit_lr(X[off_idx], y_off, params.C["off_topic_text"], params, nb=False)
+
+    gate_idx = [i for i, e in enumerate(fit) if e.toxic_spans is not None and e.labels.get("toxicity", 0) >= 0.5]
+    y_gate = np.array([bool(fit[i].toxic_spans) for i in gate_idx], dtype=int)
+    heads["toxic_span_gate"] = _fit_lr(X[gate_idx], y_gate, params.C["toxicity"], params, nb=False)
+    progress(f"toxic-span gate: {len(gate_idx)} toxic comments, {int(y_gate.sum())} with agreed spans")
+
+    words = [row for e in fit for row in word_rows(e, analyses[e.text])]
+    y_words = np.array([y for _, y in words], dtype=int)
+    heads["toxic_span"] = _fit_lr(_word_matrix(space, words), y_words, params.C["toxic_span"], params, nb=False)
+    progress(f"toxic-span head: {len(words)} words, {int(y_words.sum())} toxic")
+
+    # Off-topic stacker, on out-of-fold text logits so it does not trust an overfitted head.
+    if len(off_idx) >= 10 and len(np.unique(y_off)) == 2:
+        folds = min(5, int(np.bincount(y_off).min()))
+        oof = (
+            cross_val_predict(
+                LogisticRegression(C=params.C["off_topic_text"], solver="liblinear"),
+                X[off_idx],
+                y_off,
+                cv=max(folds, 2),
+                method="decision_function",
+            )
+            if folds >= 2
+            else heads["off_topic_text"].decision_function(X[off_idx])
+        )
+    else:
+        oof = np.zeros(len(off_idx))
+    spam_doc_logits = heads["spam"].decision_function(X[off_idx]) if off_idx else np.zeros(0)
+    article_cache: dict[Any, Any] = {}
+    rows = []
+    for k, i in enumerate(off_idx):
+        e = fit[i]
+        assert e.article is not None
+        art = article_cache.setdefault(e.article, None) or article_vector(space, e.article)
+        article_cache[e.article] = art
+        analysis = analyses[e.text]
+        ids = space.analysis_ids(analysis)
+        doc, sentence_ids = space.vectorize(ids.doc), ids.sentences
+        sentence_vectors = [space.vectorize(ids) for ids in sentence_ids] if len(sentence_ids) > 1 else [doc]
+        rows.append(off_topic_features(analysis, doc, sentence_vectors, float(oof[k]), float(spam_doc_logits[k]), art))
+    dense = np.array(rows) if rows else np.zeros((0, len(OFF_TOPIC_FEATURES)))
+    stacker = LogisticRegression(C=params.C["off_topic"], max_iter=params.max_iter)
+    if len(rows) >= 2 and len(np.unique(y_off)) == 2:
+        stacker.fit(dense, y_off)
+    else:
+        stacker.fit(np.vstack([np.zeros(len(OFF_TOPIC_FEATURES)), np.ones(len(OFF_TOPIC_FEATURES))]), [0, 1])
+    progress(f"off-topic: {len(off_idx)} comments with articles, {int(y_off.sum())} off-topic")
+
+    artifact: dict[str, Any] = {
+        "vectorizer": vectorizer,
+        "heads": heads,
+        "off_topic_stacker": stacker,
+        "calibration": {name: (1.0, 0.0, 0.0) for name in (*LABELS, *ATTRIBUTES)},
+        "spans": {"gate": 0.5, "word": 0.5},
+    }
+    assert set(DOC_HEADS) <= set(heads)
+    provisional = {name: {"hold": 0.5, "reject": 0.9} for name in LABELS}
+    engine = Engine(Bundle(out_dir, artifact, {"version": "provisional", "thresholds": provisional}))
+
+    # Calibrate and tune on the validation slice.
+    raws = [engine.raw_scores(e.text, e.article) for e in val]
+    thresholds: dict[str, dict[str, float]] = {}
+    metrics: dict[str, Any] = {"validation": {}}
+    for name in (*LABELS, *ATTRIBUTES):
+        idx = [k for k, e in enumerate(val) if name in e.labels and name in raws[k].logits]
+        if not idx:
+            continue
+        z = np.array([raws[k].logits[name] for k in idx])
+        y = np.array([val[k].labels[name] >= 0.5 for k in idx], dtype=int)
+        z_tox = np.array([raws[k].logits["toxicity"] for k in idx]) if name in ATTRIBUTES else np.zeros(len(idx))
+        a, b, c = _platt(z, y, z_tox if name in ATTRIBUTES else None)
+        artifact["calibration"][name] = (a, b, c)
+        p = 1.0 / (1.0 + np.exp(-(a * z + b + c * z_tox)))
+        entry: dict[str, Any] = {"rows": len(idx), "positives": int(y.sum())}
+        if len(np.unique(y)) == 2:
+            entry["roc_auc"] = round(float(roc_auc_score(y, p)), 4)
+        if name in LABELS:
+            groups = np.array([val[k].source for k in idx])
+            hold, reject, extra = tune_thresholds(p, y, groups, params, reject_fpr=params.reject_fpr[name])
+            thresholds[name] = {"hold": hold, "reject": reject}
+            entry.update(extra)
+        metrics["validation"][name] = entry
+    for name in LABELS:
+        thresholds.setdefault(name, {"hold": 0.5, "reject": 0.9})
+    progress(f"calibrated; thresholds {thresholds}")
+
+    # The toxic-span gate and word thresholds that maximise SemEval span F1 on annotated posts.
+    engine = Engine(Bundle(out_dir, artifact, {"version": "provisional", "thresholds": thresholds}))
+    annotated = [e for e in val if e.toxic_spans is not None and e.source == "toxicspans"] or [
+        e for e in val if e.toxic_spans is not None
+    ]
+    if annotated:
+        hold = thresholds["toxicity"]["hold"]
+        prepared = []
+        for e in annotated:
+            raw = engine.raw_scores(e.text)
+            flagged = engine._calibrated("toxicity", raw.logits["toxicity"]) >= hold
+            gold = {c for a, b in e.toxic_spans or () for c in range(a, b)}
+            prepared.append((raw, flagged, gold))
+        best = (-1.0, 0.5, 0.5)
+        for gate in (0.3, 0.4, 0.5, 0.6, 0.7):
+            for word in (0.2, 0.3, 0.4, 0.5):
+                f1s = []
+                for raw, flagged, gold in prepared:
+                    spans = engine.toxic_word_spans(raw, gate=gate, word=word) if flagged else []
+                    predicted = set()
+                    for s, t in spans:
+                        o_start, o_end = raw.analysis.normalized.to_original(s, t)
+                        predicted.update(range(o_start, o_end))
+                    f1s.append(span_f1(predicted, gold))
+                score = float(np.mean(f1s))
+                if score > best[0]:
+                    best = (score, gate, word)
+        artifact["spans"] = {"gate": best[1], "word": best[2]}
+        metrics["validation"]["toxic_spans"] = {"span_f1": round(best[0], 4), "gate": best[1], "word": best[2]}
+        progress(f"toxic spans: gate {best[1]}, word {best[2]} (validation span F1 {best[0]:.3f})")
+
+    version = version or new_version()
+    manifest = {
+        "version": version,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "labels": list(LABELS),
+        "attributes": list(ATTRIBUTES),
+        "thresholds": thresholds,
+        "params": params.to_dict(),
+        "sources": sources or {},
+        "rows": {"fit": len(fit), "validation": len(val), "features": int(X.shape[1])},
+        "metrics": metrics,
+        "training_seconds": round(time.monotonic() - started, 1),
+    }
+    save_bundle(artifact, manifest, out_dir)
+    progress(f"saved bundle {version} to {out_dir} ({time.monotonic() - started:.0f}s)")
+    return out_dir

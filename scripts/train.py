@@ -1,0 +1,47 @@
+"""Train a bundle: `python scripts/train.py [--out DIR]`.
+
+Without --out it rebuilds the default bundle shipped in the package (classifier/bundles/default),
+from training_data/ plus the `train` split of ../shared/corpora when present. Same inputs and
+seed give the same bundle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from classifier.bundle import DEFAULT_BUNDLE_DIR
+from classifier.dataset import assemble_training_pool, default_corpora_dir, default_training_data_dir
+from classifier.training import TrainParams, train_bundle
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=DEFAULT_BUNDLE_DIR, help="bundle directory to write")
+    parser.add_argument("--training-data", type=Path, default=default_training_data_dir())
+    parser.add_argument("--corpora", type=Path, default=default_corpora_dir(), help="shared corpora directory")
+    parser.add_argument("--no-corpora", action="store_true", help="train on training_data/ only")
+    parser.add_argument("--version", default=None, help="version name (default: m<UTC timestamp>)")
+    parser.add_argument("--seed", type=int, default=1234)
+    args = parser.parse_args(argv)
+
+    corpora = None if args.no_corpora else args.corpora
+    if corpora is not None and not corpora.exists():
+        print(f"note: {corpora} not found; training on training_data/ only", file=sys.stderr)
+        corpora = None
+    pool = assemble_training_pool(training_data_dir=args.training_data, corpora_dir=corpora, seed=args.seed)
+    print(f"training pool: {len(pool.examples)} rows from {', '.join(pool.sources)}", flush=True)
+    train_bundle(
+        pool.examples,
+        args.out,
+        params=TrainParams(seed=args.seed),
+        version=args.version,
+        sources=pool.sources,
+        progress=lambda message: print(message, flush=True),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""`moderato score`'s engine side: JSONL in, verdicts out, bad lines reported and skipped."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from classifier import Engine
+from classifier.batch import score_stream
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_bundle):
+    return Engine.load(tiny_bundle)
+
+
+def test_scores_good_lines_and_reports_bad_ones_with_line_numbers(engine):
+    lines = [
+        json.dumps({"id": "a", "text": "Flooding again in the square, the council knew."}),
+        "{not json",
+        json.dumps({"id": "b"}),
+        "",
+        json.dumps({"id": "c", "text": "Great post", "article": {"title": "Flood", "body": "River burst."}}),
+        json.dumps({"id": "d", "text": "x", "article": "nope"}),
+    ]
+    out, err = io.StringIO(), io.StringIO()
+    code = score_stream(engine, io.StringIO("\n".join(lines) + "\n"), out, err)
+    assert code == 1
+    results = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["id"] for r in results] == ["a", "c"]
+    assert "line 2: not JSON" in err.getvalue()
+    assert "line 3: no text" in err.getvalue()
+    assert "line 6:" in err.getvalue()
+    first = results[0]
+    assert set(first) == {"id", "decision", "scores", "attributes", "reasons", "model_version"}
+    assert first["decision"] in {"approve", "hold", "reject"}
+    assert first["scores"]["off_topic"] is None
+    assert results[1]["scores"]["off_topic"] is not None
+    assert set(first["attributes"]) == {"insult", "threat", "obscene", "identity_attack", "severe_toxicity"}
+    assert first["model_version"] == "tiny-test"
+
+
+def test_all_good_lines_exit_zero(engine):
+    out, err = io.StringIO(), io.StringIO()
+    assert score_stream(engine, io.StringIO(json.dumps({"id": "1", "text": "hi"}) + "\n"), out, err) == 0
+    assert err.getvalue() == ""

@@ -1,0 +1,95 @@
+"""The engine's fast scoring path must equal the scikit-learn objects it was read from, and
+behave on hostile or odd input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from classifier import Article, Engine, InputError
+from classifier.features import feature_list
+
+TEXTS = [
+    "Great article, thanks! Visit my blog at cheap-pills dot com for discounts",
+    "You are an absolute idiot and everyone here knows it.",
+    "The council should publish the flood report. Residents deserve answers.",
+    "",
+    "   ",
+    "ok",
+]
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_bundle):
+    return Engine.load(tiny_bundle)
+
+
+def test_fast_path_equals_sklearn(engine):
+    artifact = engine.bundle.artifact
+    X = artifact["vectorizer"].transform([feature_list(t) for t in TEXTS])
+    for name in ("spam", "toxicity", "insult"):
+        expected = artifact["heads"][name].decision_function(X)
+        column = engine._column[name]
+        for text, z in zip(TEXTS, expected, strict=True):
+            ids = engine.space.analysis_ids(__import__("classifier.features").features.analyze(text))
+            unique, values = engine.space.vectorize(ids.doc)
+            got = values @ engine._weights[unique, column] + engine._bias[column]
+            assert got == pytest.approx(z, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", " \n\t ", "a" * 20_000, "🙂" * 5000, "http://x.y/" * 50, "名前は長いです。" * 30, "\u200b\u200b", "<script>x</script>"],
+)
+def test_odd_input_scores_in_range_without_crashing(engine, text):
+    a = engine.assess(text)
+    for value in (*[v for v in a.scores.values() if v is not None], *a.attributes.values()):
+        assert 0.0 <= value <= 1.0
+    for reason in a.reasons:
+        for span in reason.spans:
+            assert text[span.start : span.end] == span.text
+
+
+def test_off_topic_is_null_without_article_and_scored_with_one(engine):
+    assert engine.assess("nice").scores["off_topic"] is None
+    article = Article("Flood hits town", "The river burst its banks and 40 homes were evacuated.")
+    assert 0.0 <= engine.assess("The river flooded our street", article).scores["off_topic"] <= 1.0
+
+
+def test_non_string_input_is_an_input_error(engine):
+    with pytest.raises(InputError):
+        engine.assess(None)  # type: ignore[arg-type]
+    with pytest.raises(InputError):
+        engine.assess("x" * 200_000)
+
+
+def test_policy_override_changes_the_decision_not_the_scores(engine):
+    text = "Earn $500 a day from home, message me on telegram @cashking"
+    base = engine.assess(text)
+    strict = engine.assess(text, policy=engine.policy.with_overrides({"spam": {"hold": 0.0, "reject": 0.0}}))
+    lenient = engine.assess(text, policy=engine.policy.with_overrides({"spam": {"hold": 1.0, "reject": 1.0}}))
+    assert strict.scores == base.scores == lenient.scores
+    assert strict.decision == "reject"
+    assert "spam" not in [r.label for r in lenient.reasons]
+
+
+def test_spam_direction_on_the_tiny_bundle(engine):
+    spam = engine.assess("Make $5000 a week from home!!! Message me on WhatsApp +1 555 010 2222 now")
+    ham = engine.assess("The council should publish the flood report so residents know what happened.")
+    assert spam.scores["spam"] > ham.scores["spam"]
+
+
+def test_toxicity_spans_point_at_the_insult(engine):
+    text = "The councillor who approved this is a stupid moron and an idiot."
+    a = engine.assess(text, policy=engine.policy.with_overrides({"toxicity": {"hold": 0.0}}))
+    spans = a.evidence["toxicity"].spans
+    marked = " ".join(s.text for s in spans).lower()
+    if spans:  # the tiny bundle's gate may stay shut; when it opens, it must mark insults
+        assert any(w in marked for w in ("stupid", "moron", "idiot"))
+    assert np.isfinite(a.scores["toxicity"])
+
+
+def test_redecide_applies_another_policy(engine):
+    a = engine.assess("Make money fast from home, DM me")
+    strict = engine.redecide(a, engine.policy.with_overrides({"spam": {"hold": 0.0, "reject": 0.0}}))
+    assert strict.decision == "reject" and strict.scores == a.scores

@@ -1,0 +1,68 @@
+"""Normalization must see through obfuscation and still point back into the original text."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from classifier.text import normalize, sentence_spans, signals
+
+
+def test_plain_ascii_is_lowercased_with_identity_offsets():
+    n = normalize("Hello World")
+    assert n.text == "hello world"
+    assert n.to_original(0, 5) == (0, 5)
+    assert not n.obfuscated
+
+
+def test_spaced_hyphenated_and_dotted_words_are_joined():
+    assert "viagra" in normalize("buy v i a g r a now").text
+    assert "casino" in normalize("best c-a-s-i-n-o bonus").text
+    assert "example.com" in normalize("visit ex4mple dot com").text
+
+
+def test_leetspeak_is_undone_but_numbers_and_units_are_not():
+    text = normalize("fr33 b1tcoin on the 25th at 10pm for $25/month, covid19").text
+    assert "free bitcoin" in text
+    assert "25th" in text and "10pm" in text and "$25/month" in text and "covid19" in text
+
+
+def test_confusables_and_zero_width_characters_are_folded():
+    original = "Play саsinо\u200b games"  # Cyrillic с, а, о and a zero-width space
+    n = normalize(original)
+    assert "casino" in n.text
+    assert n.obfuscated
+    start = n.text.index("casino")
+    o_start, o_end = n.to_original(start, start + len("casino"))
+    assert original[o_start:o_end] == "саsinо"
+
+
+def test_offsets_of_collapsed_spaced_letters_cover_the_original_run():
+    original = "Cheap v i a g r a here"
+    n = normalize(original)
+    start = n.text.index("viagra")
+    o_start, o_end = n.to_original(start, start + 6)
+    assert original[o_start:o_end] == "v i a g r a"
+
+
+def test_html_entities_and_breaks_are_decoded():
+    assert normalize("Tom &amp; Jerry<br />next").text == "tom & jerry next"
+
+
+def test_sentences_split_on_punctuation_lines_and_glue_dashes():
+    text = "first one. second one!\nthird - fourth"
+    parts = [text[s:e] for s, e in sentence_spans(text)]
+    assert parts == ["first one.", "second one!", "third", "fourth"]
+
+
+def test_signals_name_links_contacts_and_prices():
+    found = signals("message me on telegram, only $25/month at bit.ly/x")
+    assert {"short_link", "contact_handle", "price", "link"} <= set(found)
+
+
+@given(st.text(max_size=300))
+def test_offsets_always_map_inside_the_original(text):
+    n = normalize(text)
+    for start, end in sentence_spans(n.text):
+        o_start, o_end = n.to_original(start, end)
+        assert 0 <= o_start <= o_end <= len(text)
