@@ -10,6 +10,7 @@ the same numbers as the scikit-learn objects.
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import numpy as np
 
 from classifier.bundle import Bundle, load_bundle
 from classifier.decision import ATTRIBUTES, Policy, decide
-from classifier.errors import InputError
+from classifier.errors import IncompatibleBundle, InputError
 from classifier.features import Analysis, analyze, analyze_normalized
 from classifier.text import normalize, signals
 from classifier.types import Article, Assessment, Reason, Span
@@ -201,6 +202,16 @@ class Engine:
     """
 
     def __init__(self, bundle: Bundle) -> None:
+        try:
+            self._read(bundle)
+        except (KeyError, AttributeError, IndexError, TypeError, ValueError) as exc:
+            raise IncompatibleBundle(
+                f"bundle {bundle.path} lacks parts this engine needs ({exc!r}); retrain it with `python scripts/train.py`",
+                path=str(bundle.path),
+            ) from exc
+        self._articles_lock = threading.Lock()
+
+    def _read(self, bundle: Bundle) -> None:
         self.bundle = bundle
         artifact = bundle.artifact
         vectorizer = artifact["vectorizer"]
@@ -240,15 +251,18 @@ class Engine:
         return _sigmoid(a * logit + b + c * toxicity_logit)
 
     def article_vector(self, article: Article) -> ArticleVector:
+        """The article's vector from a small LRU cache (the engine is shared by threads: locked)."""
         key = (article.title, article.body)
-        cached = self._articles.get(key)
-        if cached is not None:
-            self._articles.move_to_end(key)
-            return cached
+        with self._articles_lock:
+            cached = self._articles.get(key)
+            if cached is not None:
+                self._articles.move_to_end(key)
+                return cached
         vector = article_vector(self.space, article)
-        self._articles[key] = vector
-        if len(self._articles) > 2048:
-            self._articles.popitem(last=False)
+        with self._articles_lock:
+            self._articles[key] = vector
+            if len(self._articles) > 2048:
+                self._articles.popitem(last=False)
         return vector
 
     def _word_span_logits(self, ids: AnalysisIds) -> np.ndarray:

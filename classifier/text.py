@@ -87,9 +87,11 @@ def _substitute(
         new_offsets.extend(offsets[last:start])
         pieces.append(replacement)
         width = max(end - start, 1)
-        # Spread the replacement's characters over the matched original characters.
+        # Spread the replacement's characters over the matched characters, first to first and
+        # last to last, so a span over the replacement maps to the whole original run.
+        last_k = max(len(replacement) - 1, 1)
         for k in range(len(replacement)):
-            new_offsets.append(offsets[start + min(width - 1, k * width // max(len(replacement), 1))])
+            new_offsets.append(offsets[start + min(width - 1, round(k * (width - 1) / last_k))])
         last = end
     if not changed:
         return text, offsets, False

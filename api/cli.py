@@ -1,0 +1,373 @@
+"""`moderato`: the single command line entry point.
+
+    moderato serve [--host H] [--port P] [--workers N]
+    moderato score [--input in.jsonl] [--output out.jsonl] [--bundle DIR]
+    moderato site create NAME [--url URL] [--webhook-url URL] [--retention-days N]
+    moderato site rotate-key NAME [--grace-hours H]
+    moderato site policy NAME [--mode enforce|log_only] [--set spam.hold=0.5 ...] [--clear LABEL ...]
+    moderato site list | show NAME | update NAME ... | rotate-webhook-secret NAME
+    moderato moderator create SITE NAME [--role moderator|admin]
+    moderato db upgrade
+    moderato purge
+
+Every command reads the same Settings as the service (MODERATO_DATA_DIR, DATABASE_URL, ...).
+Imports are lazy so that `moderato score` never loads FastAPI or the database layer.
+Each group is added by one `_add_<group>_commands(subparsers)` function; a new group (e.g. `models`)
+is one more such function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from api.config import Settings
+    from api.db import Database
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class CommandError(Exception):
+    """A user error: printed as `moderato: error: ...`, exit code 2."""
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def _settings() -> Settings:
+    from api.config import Settings
+
+    return Settings()
+
+
+def _database(settings: Settings) -> Database:
+    from api.db import Database, migrate
+
+    if settings.auto_migrate:
+        migrate(settings.database_url)
+    return Database.from_url(settings.database_url)
+
+
+def _run_store(fn: Callable[[Any], Any]) -> Any:
+    """Run `fn(session)` in one committed transaction; domain errors become CommandError."""
+    from api.errors import ModeratoError
+
+    db = _database(_settings())
+    try:
+        with db.write_session() as session:
+            return fn(session)
+    except ModeratoError as exc:
+        detail = exc.detail
+        if isinstance(detail, list):
+            detail = "; ".join(str(d.get("msg", d)) for d in detail)
+        raise CommandError(str(detail)) from exc
+    finally:
+        db.dispose()
+
+
+# ---------------------------------------------------------------------------------------------
+# serve / score / db / purge
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings()
+    uvicorn.run(
+        "api.main:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers or settings.workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from classifier.batch import score_stream
+
+    from classifier import Engine
+
+    engine = Engine.load(args.bundle)
+    infile = open(args.input, encoding="utf-8") if args.input not in (None, "-") else sys.stdin  # noqa: SIM115
+    outfile = open(args.output, "w", encoding="utf-8") if args.output not in (None, "-") else sys.stdout  # noqa: SIM115
+    try:
+        return int(score_stream(engine, infile, outfile, sys.stderr))
+    finally:
+        if infile is not sys.stdin:
+            infile.close()
+        if outfile is not sys.stdout:
+            outfile.close()
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from api.db import migrate
+
+    settings = _settings()
+    migrate(settings.database_url, args.revision)
+    print(f"database at revision {args.revision}")
+    return 0
+
+
+def _purge(args: argparse.Namespace) -> int:
+    from api.store.comments import purge_expired_text
+
+    purged = _run_store(lambda s: purge_expired_text(session=s))
+    print(f"purged text and author fields of {purged} comments")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# site
+
+
+def _site_create(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from api.schemas import SiteCreate
+    from api.store.sites import create_site
+
+    try:
+        site_in = SiteCreate.model_validate(
+            {"name": args.name, "url": args.url, "webhook_url": args.webhook_url, "retention_days": args.retention_days}
+        )
+    except ValidationError as exc:
+        raise CommandError("; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())) from exc
+    created = _run_store(lambda s: create_site(session=s, site_in=site_in))
+    print(f"created site {created.site.name}; shown once, keep them now:")
+    if created.webhook_secret:
+        print("the webhook signing secret (X-Moderato-Signature), then the API key (Authorization: Bearer KEY):")
+        print(created.webhook_secret)
+    else:
+        print("the API key (Authorization: Bearer KEY):")
+    print(created.api_key)
+    return 0
+
+
+def _site_rotate_key(args: argparse.Namespace) -> int:
+    from api.store.sites import rotate_key
+
+    grace = timedelta(hours=args.grace_hours if args.grace_hours is not None else _settings().key_grace_hours)
+    key, until = _run_store(lambda s: rotate_key(session=s, name=args.name, grace=grace))
+    print(f"previous key(s) of {args.name} keep working until {until.isoformat()}")
+    print("new API key (shown once):")
+    print(key)
+    return 0
+
+
+def _parse_assignments(values: Sequence[str]) -> dict[str, dict[str, float]]:
+    thresholds: dict[str, dict[str, float]] = {}
+    for item in values:
+        target, sep, raw = item.partition("=")
+        label, dot, kind = target.partition(".")
+        if not sep or not dot or kind not in ("hold", "reject"):
+            raise CommandError(f"--set expects LABEL.hold=X or LABEL.reject=X, got {item!r}")
+        try:
+            thresholds.setdefault(label, {})[kind] = float(raw)
+        except ValueError as exc:
+            raise CommandError(f"not a number in {item!r}") from exc
+    return thresholds
+
+
+def _site_policy(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from api.schemas import PolicyUpdate
+    from api.store.sites import get_site, policy_public, update_policy
+    from classifier import Engine
+
+    engine = Engine.load(_settings().bundle)
+    raw: dict[str, Any] = {}
+    if args.mode:
+        raw["mode"] = args.mode
+    thresholds: dict[str, Any] = dict(_parse_assignments(args.set or []))
+    for label in args.clear or []:
+        thresholds[label] = None
+    if thresholds:
+        raw["thresholds"] = thresholds
+    try:
+        update = PolicyUpdate.model_validate(raw)
+    except ValidationError as exc:
+        raise CommandError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from exc
+
+    def apply(session: Any) -> Any:
+        site = get_site(session=session, name=args.name)
+        if raw:
+            site = update_policy(session=session, site=site, update=update, base=engine.policy)
+        return policy_public(site=site, base=engine.policy, bundle_version=engine.version)
+
+    print(json.dumps(_run_store(apply).model_dump(), indent=2))
+    return 0
+
+
+def _site_list(args: argparse.Namespace) -> int:
+    from api.store.sites import list_sites
+
+    for site in _run_store(lambda s: list_sites(session=s)):
+        print(f"{site.name}\t{site.url or '-'}\t{site.webhook_url or '-'}")
+    return 0
+
+
+def _site_show(args: argparse.Namespace) -> int:
+    from api.schemas import SitePublic
+    from api.store.sites import get_site
+
+    site = _run_store(lambda s: SitePublic.model_validate(get_site(session=s, name=args.name)))
+    print(json.dumps(site.model_dump(mode="json"), indent=2))
+    return 0
+
+
+def _site_update(args: argparse.Namespace) -> int:
+    from api.schemas import SitePublic, SiteUpdate
+    from api.store.sites import get_site, update_site
+
+    data: dict[str, Any] = {}
+    if args.url is not None:
+        data["url"] = args.url or None
+    if args.webhook_url is not None:
+        data["webhook_url"] = args.webhook_url or None
+    if args.retention_days is not None:
+        data["retention_days"] = args.retention_days or None
+    update = SiteUpdate.model_validate(data)
+
+    def apply(session: Any) -> tuple[SitePublic, str | None]:
+        site = get_site(session=session, name=args.name)
+        had_secret = site.webhook_secret
+        site = update_site(session=session, site=site, update=update)
+        return SitePublic.model_validate(site), (site.webhook_secret if site.webhook_secret != had_secret else None)
+
+    site, new_secret = _run_store(apply)
+    print(json.dumps(site.model_dump(mode="json"), indent=2))
+    if new_secret:
+        print("webhook signing secret:")
+        print(new_secret)
+    return 0
+
+
+def _site_rotate_webhook_secret(args: argparse.Namespace) -> int:
+    from api.store.sites import rotate_webhook_secret
+
+    print("new webhook signing secret:")
+    print(_run_store(lambda s: rotate_webhook_secret(session=s, name=args.name)))
+    return 0
+
+
+def _moderator_create(args: argparse.Namespace) -> int:
+    from api.store.sites import create_moderator
+
+    moderator, secret = _run_store(
+        lambda s: create_moderator(session=s, site_name=args.site, name=args.name, role=args.role)
+    )
+    print(f"created {moderator.role} {moderator.name} for site {args.site}")
+    print("moderator secret (shown once):")
+    print(secret)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# parser
+
+
+def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = sub.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", help="bind address (default 127.0.0.1 or MODERATO_HOST)")
+    serve.add_argument("--port", type=int, help="port (default 8000 or MODERATO_PORT)")
+    serve.add_argument("--workers", type=int, help="worker processes (default 1 or MODERATO_WORKERS)")
+    serve.set_defaults(handler=_serve)
+
+    score = sub.add_parser("score", help="score JSONL comments offline (one per line)")
+    score.add_argument("--input", help="input JSONL (default: stdin)")
+    score.add_argument("--output", help="output JSONL (default: stdout)")
+    score.add_argument("--bundle", help="bundle directory (default: the packaged bundle)")
+    score.set_defaults(handler=_score)
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="apply Alembic migrations")
+    upgrade.add_argument("revision", nargs="?", default="head")
+    upgrade.set_defaults(handler=_db_upgrade)
+
+    purge = sub.add_parser("purge", help="erase text older than each site's retention period now")
+    purge.set_defaults(handler=_purge)
+
+
+def _add_site_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    site = sub.add_parser("site", help="sites, API keys, policy")
+    site_sub = site.add_subparsers(dest="site_command", required=True)
+
+    create = site_sub.add_parser("create", help="create a site; prints its API key last")
+    create.add_argument("name", help="unique slug: [a-z0-9-]+")
+    create.add_argument("--url", help="the blog's URL")
+    create.add_argument("--webhook-url", help="where comment.decided webhooks go")
+    create.add_argument("--retention-days", type=int, help="erase comment text and author after N days")
+    create.set_defaults(handler=_site_create)
+
+    rotate = site_sub.add_parser("rotate-key", help="issue a new API key; old ones work for a grace period")
+    rotate.add_argument("name")
+    rotate.add_argument("--grace-hours", type=float, help="default MODERATO_KEY_GRACE_HOURS (24)")
+    rotate.set_defaults(handler=_site_rotate_key)
+
+    policy = site_sub.add_parser("policy", help="show or change the site's thresholds and mode")
+    policy.add_argument("name")
+    policy.add_argument("--mode", choices=["enforce", "log_only"])
+    policy.add_argument("--set", action="append", metavar="LABEL.hold|reject=X", help="e.g. spam.hold=0.5")
+    policy.add_argument("--clear", action="append", metavar="LABEL", help="drop the site's override for LABEL")
+    policy.set_defaults(handler=_site_policy)
+
+    site_sub.add_parser("list", help="list sites").set_defaults(handler=_site_list)
+    show = site_sub.add_parser("show", help="show a site")
+    show.add_argument("name")
+    show.set_defaults(handler=_site_show)
+
+    update = site_sub.add_parser("update", help="change URL, webhook URL or retention ('' or 0 clears)")
+    update.add_argument("name")
+    update.add_argument("--url")
+    update.add_argument("--webhook-url")
+    update.add_argument("--retention-days", type=int)
+    update.set_defaults(handler=_site_update)
+
+    secret = site_sub.add_parser("rotate-webhook-secret", help="new webhook signing secret")
+    secret.add_argument("name")
+    secret.set_defaults(handler=_site_rotate_webhook_secret)
+
+
+def _add_moderator_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    moderator = sub.add_parser("moderator", help="moderator accounts (people)")
+    moderator_sub = moderator.add_subparsers(dest="moderator_command", required=True)
+    create = moderator_sub.add_parser("create", help="create a moderator; prints the secret last")
+    create.add_argument("site")
+    create.add_argument("name")
+    create.add_argument("--role", choices=["moderator", "admin"], default="moderator")
+    create.set_defaults(handler=_moderator_create)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="moderato", description="Self-hosted comment moderation.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_service_commands(sub)
+    _add_site_commands(sub)
+    _add_moderator_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except CommandError as exc:
+        print(f"moderato: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

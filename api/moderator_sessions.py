@@ -1,0 +1,71 @@
+"""Sessions of the /moderate page: a signed cookie, and a CSRF token derived from it.
+
+    token = issue_session(moderator, now=now)             # the cookie value after login
+    moderator_id = session_moderator_id(token)            # who it claims to be (then load the row)
+    verify_session(token, moderator, now=now)              # True if signed for this moderator, unexpired
+    csrf = csrf_token(token, moderator)                    # put in every form; checked on every POST
+
+The cookie is `<moderator id>.<expires unix>.<nonce>.<HMAC-SHA256>`; the HMAC key is the
+moderator's stored secret hash, which never leaves the server. Nothing is stored per session, so
+every worker can check every cookie; disabling the moderator (or replacing the account) ends all
+of its sessions. The CSRF token is a second HMAC over the nonce: a page on another origin can
+neither read the cookie (HttpOnly) nor compute the token, and SameSite=Strict keeps the cookie off
+cross-site requests in the first place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+
+from api.schemas import Moderator
+
+COOKIE = "moderato_session"
+LOGIN_CSRF_COOKIE = "moderato_login_csrf"
+LIFETIME = timedelta(hours=8)
+
+
+def _sign(moderator: Moderator, purpose: str, message: str) -> str:
+    return hmac.new(moderator.secret_hash.encode(), f"{purpose}:{message}".encode(), hashlib.sha256).hexdigest()
+
+
+def issue_session(moderator: Moderator, *, now: datetime) -> str:
+    expires = int((now + LIFETIME).timestamp())
+    body = f"{moderator.id}.{expires}.{secrets.token_urlsafe(16)}"
+    return f"{body}.{_sign(moderator, 'session', body)}"
+
+
+def _parts(token: str) -> tuple[int, int, str, str] | None:
+    parts = token.split(".")
+    if len(parts) != 4 or not parts[0].isdigit() or not parts[1].isdigit() or len(parts[0]) > 18:
+        return None
+    return int(parts[0]), int(parts[1]), parts[2], parts[3]
+
+
+def session_moderator_id(token: str | None) -> int | None:
+    """The moderator id a cookie claims (unverified: load the row, then `verify_session`)."""
+    parts = _parts(token) if token else None
+    return parts[0] if parts else None
+
+
+def verify_session(token: str, moderator: Moderator, *, now: datetime) -> bool:
+    parts = _parts(token)
+    if parts is None or moderator.disabled_at is not None:
+        return False
+    moderator_id, expires, _nonce, signature = parts
+    body = token.rsplit(".", 1)[0]
+    return (
+        moderator_id == moderator.id
+        and expires > now.timestamp()
+        and hmac.compare_digest(_sign(moderator, "session", body), signature)
+    )
+
+
+def csrf_token(token: str, moderator: Moderator) -> str:
+    return _sign(moderator, "csrf", token.rsplit(".", 1)[0])
+
+
+def csrf_matches(token: str, moderator: Moderator, candidate: str | None) -> bool:
+    return bool(candidate) and hmac.compare_digest(csrf_token(token, moderator), candidate or "")

@@ -1,0 +1,1 @@
+"""HTTP routes, thin: validate, call one domain function, return a `*Public`."""

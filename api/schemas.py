@@ -1,0 +1,595 @@
+"""Every SQLModel class: tables and the API's input/output shapes, one family per entity.
+
+Families follow `Base -> Table / Create / Public (/ Update)`; API shapes never inherit from a table,
+and only `*Public` classes leave the service, so internal columns (key hashes, secrets) never leak.
+
+Tables (all rows belong to a site):
+
+    site ─┬─ site_key            hashed API keys; a rotated key keeps working until expires_at
+          ├─ moderator           people with a hashed secret and a role (queue issue)
+          ├─ article             registered once by (site, external id), then referred to by id
+          ├─ comment ─┬─ decision            every human verdict (moderator or Akismet feedback)
+          │           └─ webhook_delivery ── webhook_attempt   outbox + every attempt
+    bundle_promotion             which bundle version is promoted (retraining issue)
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, field_validator
+from sqlalchemy import JSON, Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from api.config import MAX_BATCH_ITEMS, MAX_TEXT_CHARS
+
+# Named constraints, so later migrations (SQLite batch mode included) can alter them.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+# ---------------------------------------------------------------------------------------------
+# Input hygiene: text that SQLite accepts but PostgreSQL or a UTF-8 encoder would not.
+
+
+def _clean(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("must be valid Unicode (no lone surrogates)") from exc
+    return value
+
+
+def _id_string(value: Any) -> Any:
+    # Platforms use numeric or string ids; both are stored as text.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _comment_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    if len(value) > MAX_TEXT_CHARS:
+        raise ValueError(f"must be at most {MAX_TEXT_CHARS} characters")
+    return value
+
+
+CleanStr = Annotated[str, AfterValidator(_clean)]
+ExternalId = Annotated[str, BeforeValidator(_id_string), AfterValidator(_clean)]
+CommentText = Annotated[str, AfterValidator(_clean), AfterValidator(_comment_text)]
+Label = Literal["spam", "toxicity", "off_topic"]
+Mode = Literal["enforce", "log_only"]
+Status = Literal["approved", "pending", "rejected"]
+
+STATUS_BY_DECISION: dict[str, str] = {"approve": "approved", "hold": "pending", "reject": "rejected"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Sites and credentials
+
+
+SITE_NAME = re.compile(r"[a-z0-9-]+")
+
+
+class SiteBase(SQLModel):
+    name: str = Field(index=True, unique=True, max_length=63)
+    url: str | None = Field(default=None, max_length=2048)
+    webhook_url: str | None = Field(default=None, max_length=2048)
+    retention_days: int | None = Field(default=None, ge=1)
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not SITE_NAME.fullmatch(value):
+            raise ValueError("site name must be a slug: lowercase letters, digits and '-'")
+        return value
+
+
+class Site(SiteBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    webhook_secret: str | None = Field(default=None, max_length=128)
+    policy_mode: str = Field(default="enforce", max_length=16)
+    #: Only the thresholds this site overrides, e.g. {"spam": {"hold": 0.4}}; the rest follow the bundle.
+    policy_overrides: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SiteCreate(SiteBase):
+    pass
+
+
+class SiteUpdate(SQLModel):
+    url: CleanStr | None = Field(default=None, max_length=2048)
+    webhook_url: CleanStr | None = Field(default=None, max_length=2048)
+    retention_days: int | None = Field(default=None, ge=1)
+
+
+class SitePublic(SiteBase):
+    created_at: datetime
+
+
+class SiteKey(SQLModel, table=True):
+    __tablename__ = "site_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    site_id: int = Field(foreign_key="site.id", index=True)
+    #: The non-secret start of the key, used to find candidates; the hash is compared in constant time.
+    prefix: str = Field(index=True, max_length=32)
+    key_hash: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    #: None while current; set when rotated out (the grace period ends then).
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ModeratorBase(SQLModel):
+    name: str = Field(max_length=100)
+    role: str = Field(default="moderator", max_length=16)
+
+
+class Moderator(ModeratorBase, table=True):
+    __table_args__ = (UniqueConstraint("site_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    site_id: int = Field(foreign_key="site.id", index=True)
+    secret_prefix: str = Field(index=True, max_length=32)
+    secret_hash: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    disabled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ModeratorPublic(ModeratorBase):
+    id: int
+    created_at: datetime
+
+
+# ---------------------------------------------------------------------------------------------
+# Policy
+
+
+class ThresholdsUpdate(SQLModel):
+    hold: float | None = Field(default=None, ge=0.0, le=1.0)
+    reject: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+class PolicyUpdate(SQLModel):
+    """PATCH body: a missing key keeps its value; a label set to null drops the site's override."""
+
+    model_config = ConfigDict(  # type: ignore[assignment]
+        json_schema_extra={"examples": [{"mode": "enforce", "thresholds": {"spam": {"hold": 0.5, "reject": 0.9}}}]}
+    )
+
+    mode: Mode | None = None
+    thresholds: dict[Label, ThresholdsUpdate | None] | None = None
+
+
+class ThresholdsPublic(SQLModel):
+    hold: float
+    reject: float
+
+
+class PolicyPublic(SQLModel):
+    mode: Mode
+    #: The thresholds in force: the bundle's, with this site's overrides applied.
+    thresholds: dict[str, ThresholdsPublic]
+    overrides: dict[str, dict[str, float]]
+    bundle_version: str | None
+
+
+# ---------------------------------------------------------------------------------------------
+# Articles
+
+
+class ArticleBase(SQLModel):
+    url: CleanStr | None = Field(default=None, max_length=2048)
+    title: CleanStr | None = Field(default=None, max_length=1000)
+    body: CleanStr | None = Field(default=None, sa_type=Text)
+
+
+class Article(ArticleBase, table=True):
+    __table_args__ = (UniqueConstraint("site_id", "external_id"), Index("ix_article_site_url", "site_id", "url"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    site_id: int = Field(foreign_key="site.id")
+    external_id: str | None = Field(default=None, max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ArticleCreate(ArticleBase):
+    pass
+
+
+class ArticleIn(ArticleBase):
+    """The `article` of a moderate request: an id alone refers to one registered before."""
+
+    id: ExternalId | None = Field(default=None, max_length=255)
+
+
+class ArticlePublic(ArticleBase):
+    id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+# ---------------------------------------------------------------------------------------------
+# Comments and verdicts
+
+
+class AuthorIn(SQLModel):
+    name: CleanStr | None = Field(default=None, max_length=255)
+    email: CleanStr | None = Field(default=None, max_length=320)
+    url: CleanStr | None = Field(default=None, max_length=2048)
+    ip: CleanStr | None = Field(default=None, max_length=64)
+    user_agent: CleanStr | None = Field(default=None, max_length=1024)
+
+
+class CommentIn(SQLModel):
+    id: ExternalId | None = Field(default=None, min_length=1, max_length=255)
+    text: CommentText
+    author: AuthorIn | None = None
+    parent_id: ExternalId | None = Field(default=None, max_length=255)
+
+
+class ModerateRequest(SQLModel):
+    model_config = ConfigDict(  # type: ignore[assignment]
+        json_schema_extra={
+            "examples": [
+                {
+                    "comment": {
+                        "id": "c-1001",
+                        "text": "Great piece! I made $500/day with crypto-wins.example, check it out.",
+                        "author": {"name": "Sam", "email": "sam@example.com", "ip": "203.0.113.9"},
+                    },
+                    "article": {"id": "a-42", "title": "City council approves bike lanes", "body": "..."},
+                    "mode": "enforce",
+                }
+            ]
+        }
+    )
+
+    comment: CommentIn
+    article: ArticleIn | None = None
+    mode: Mode | None = None
+
+
+class BatchRequest(SQLModel):
+    """Items are validated one by one, so a bad item gets its own 422 and the rest still run."""
+
+    items: list[Any] = Field(max_length=MAX_BATCH_ITEMS)
+
+
+class SpanPublic(SQLModel):
+    start: int
+    end: int
+    text: str | None
+
+
+class ReasonPublic(SQLModel):
+    label: str
+    score: float
+    spans: list[SpanPublic]
+    signals: list[str]
+
+
+class VerdictPublic(SQLModel):
+    id: int
+    comment_id: str | None
+    status: Status
+    decision: Literal["approve", "hold", "reject"]
+    scores: dict[str, float | None]
+    attributes: dict[str, float]
+    reasons: list[ReasonPublic]
+    model_version: str
+    created_at: datetime
+
+
+class BatchItemError(SQLModel):
+    status: int
+    detail: Any
+
+
+class BatchItemFailure(SQLModel):
+    error: BatchItemError
+
+
+class BatchResponse(SQLModel):
+    results: list[VerdictPublic | BatchItemFailure]
+
+
+class AuthorPublic(SQLModel):
+    name: str | None
+    email: str | None
+    url: str | None
+    ip: str | None
+    user_agent: str | None
+
+
+class CommentPublic(VerdictPublic):
+    """A stored comment as its site sees it; `text` and `author` are null once erased."""
+
+    parent_id: str | None
+    article_id: str | None
+    label: str | None
+    text: str | None
+    author: AuthorPublic | None
+    decided_at: datetime | None
+    erased: bool
+
+
+class Comment(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("site_id", "external_id"),
+        Index("ix_comment_site_status_created", "site_id", "status", "created_at"),
+        Index("ix_comment_site_status_score", "site_id", "status", "max_score"),
+        Index("ix_comment_site_text_sha256", "site_id", "text_sha256"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    site_id: int = Field(foreign_key="site.id")
+    external_id: str | None = Field(default=None, max_length=255)
+    parent_id: str | None = Field(default=None, max_length=255)
+    article_id: int | None = Field(default=None, foreign_key="article.id", index=True)
+    #: The platform's article id as sent (kept even when the article was never registered).
+    article_ref: str | None = Field(default=None, max_length=255)
+    source: str = Field(default="api", max_length=16)
+
+    text: str | None = Field(default=None, sa_type=Text)
+    text_sha256: str | None = Field(default=None, max_length=64)
+    author_name: str | None = Field(default=None, max_length=255)
+    author_email: str | None = Field(default=None, max_length=320)
+    author_url: str | None = Field(default=None, max_length=2048)
+    author_ip: str | None = Field(default=None, max_length=64)
+    author_user_agent: str | None = Field(default=None, max_length=1024)
+    erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    mode: str = Field(default="enforce", max_length=16)
+    #: The engine's verdict (approve|hold|reject), never changed afterwards.
+    decision: str = Field(max_length=16)
+    #: approved|pending|rejected: the engine's verdict until a person decides.
+    status: str = Field(max_length=16)
+    #: The most severe flagged label, or the moderator's label once decided (spam|toxicity|off_topic|ham).
+    label: str | None = Field(default=None, max_length=16)
+    score_spam: float
+    score_toxicity: float
+    score_off_topic: float | None = None
+    max_score: float = 0.0
+    attributes: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    reasons: list[Any] = Field(default_factory=list, sa_type=JSON)
+    #: The engine's evidence for every label (flagged or not): {label: reason dict}.
+    evidence: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    model_version: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), index=True))
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# ---------------------------------------------------------------------------------------------
+# Human decisions: the queue's verdicts and Akismet submit-spam/submit-ham, i.e. retraining labels
+
+
+class SpanIn(SQLModel):
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+    @field_validator("end")
+    @classmethod
+    def _ordered(cls, end: int, info: Any) -> int:
+        if end < info.data.get("start", 0):
+            raise ValueError("end must not be before start")
+        return end
+
+
+Action = Literal["approve", "reject", "reopen"]
+DecisionLabel = Literal["spam", "toxicity", "off_topic", "ham"]
+
+
+class DecisionBase(SQLModel):
+    action: str = Field(max_length=16)
+    label: str | None = Field(default=None, max_length=16)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class ModeratorDecision(DecisionBase, table=True):
+    __tablename__ = "decision"
+
+    id: int | None = Field(default=None, primary_key=True)
+    site_id: int = Field(foreign_key="site.id")
+    comment_id: int = Field(foreign_key="comment.id", index=True)
+    moderator_id: int | None = Field(default=None, foreign_key="moderator.id")
+    #: moderator | akismet (a platform's submit-spam / submit-ham)
+    source: str = Field(default="moderator", max_length=16)
+    #: The comment's status after this decision.
+    status: str = Field(max_length=16)
+    #: Evidence the person confirmed, as [{"start", "end"}] offsets into the comment text.
+    spans: list[Any] = Field(default_factory=list, sa_type=JSON)
+    model_version: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), index=True))
+
+
+class DecisionCreate(DecisionBase):
+    """A moderator's verdict; `spans` defaults to the engine's evidence for the label."""
+
+    action: Action
+    label: DecisionLabel | None = None
+    note: CleanStr | None = Field(default=None, max_length=2000)
+    spans: list[SpanIn] | None = None
+
+
+class DecisionPublic(DecisionBase):
+    id: int
+    comment_id: int
+    status: str
+    source: str
+    moderator_id: int | None
+    spans: list[SpanIn]
+    created_at: datetime
+
+
+# ---------------------------------------------------------------------------------------------
+# Webhooks: an outbox row per event, one attempt row per HTTP try
+
+
+class WebhookDelivery(SQLModel, table=True):
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (Index("ix_webhook_delivery_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    site_id: int = Field(foreign_key="site.id", index=True)
+    comment_id: int = Field(foreign_key="comment.id", index=True)
+    decision_id: int | None = Field(default=None, foreign_key="decision.id")
+    event: str = Field(max_length=64)
+    url: str = Field(max_length=2048)
+    #: The exact bytes sent (and signed) on every attempt.
+    payload: str = Field(sa_type=Text)
+    #: pending | delivered | failed
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    #: A worker that claimed the delivery holds it until then (several workers share the outbox).
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class WebhookAttempt(SQLModel, table=True):
+    __tablename__ = "webhook_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="webhook_delivery.id", index=True)
+    number: int
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    duration_ms: float
+    status_code: int | None = None
+    error: str | None = Field(default=None, max_length=500)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bundles
+
+
+class BundlePromotion(SQLModel, table=True):
+    """Append-only: the newest row names the promoted bundle version every worker should serve."""
+
+    __tablename__ = "bundle_promotion"
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: str = Field(max_length=64, index=True)
+    promoted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    promoted_by: str | None = Field(default=None, max_length=100)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class HealthPublic(SQLModel):
+    status: str
+    checks: dict[str, str] = Field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# The moderator queue (GET /v1/queue, decisions, history, moderator accounts)
+
+QueueStatus = Literal["pending", "approved", "rejected", "all"]
+QueueSort = Literal["score", "oldest", "newest"]
+QueueLabel = Literal["spam", "toxicity", "off_topic", "ham"]
+Role = Literal["moderator", "admin"]
+MAX_BULK_IDS = 500
+
+
+class QueueCounts(SQLModel):
+    pending: int = 0
+    approved: int = 0
+    rejected: int = 0
+
+
+class QueueItem(CommentPublic):
+    """A comment as a moderator sees it: the stored comment plus its article's title and URL."""
+
+    article_title: str | None
+    article_url: str | None
+
+
+class QueuePage(SQLModel):
+    items: list[QueueItem]
+    #: Pass as `cursor=` for the next page; null on the last page.
+    next_cursor: str | None
+    #: Comments of the site by status, under the same filters (except `status`).
+    counts: QueueCounts
+
+
+class BulkDecisionCreate(SQLModel):
+    model_config = ConfigDict(  # type: ignore[assignment]
+        json_schema_extra={"examples": [{"ids": [101, 102, 107], "action": "reject", "label": "spam"}]}
+    )
+
+    ids: list[int] = Field(min_length=1, max_length=MAX_BULK_IDS)
+    action: Action
+    label: DecisionLabel | None = None
+    note: CleanStr | None = Field(default=None, max_length=2000)
+
+
+class BulkDecisionError(SQLModel):
+    status: int
+    detail: Any
+
+
+class BulkDecisionResult(SQLModel):
+    id: int
+    decision: DecisionPublic | None = None
+    error: BulkDecisionError | None = None
+
+
+class BulkDecisionResponse(SQLModel):
+    results: list[BulkDecisionResult]
+    counts: QueueCounts
+
+
+class HistoryDecision(DecisionPublic):
+    #: Who decided: the moderator's name, or null for Akismet feedback.
+    moderator_name: str | None
+
+
+class CommentHistory(SQLModel):
+    """The engine's verdict (scores, reasons, model version) and every human decision since, oldest first."""
+
+    comment: CommentPublic
+    decisions: list[HistoryDecision]
+
+
+class ModeratorCreate(SQLModel):
+    name: CleanStr = Field(min_length=1, max_length=100)
+    role: Role = "moderator"
+
+
+class ModeratorCreated(ModeratorPublic):
+    #: Shown once; only its hash is stored.
+    secret: str

@@ -1,0 +1,262 @@
+"""The moderator queue: filtered, keyset-paginated reads of a site's comments, counts, history.
+
+    filters = QueueFilters(status="pending", label="spam", min_score=0.5)
+    page = queue_page(session=s, site_id=1, filters=filters, sort="score", cursor=None, limit=50)
+    page.items, page.next_cursor, page.counts
+
+Pagination is by keyset, never OFFSET: the cursor carries the sort key and id of the last row, so
+page 200 costs what page 1 costs. `sort=score` walks `ix_comment_site_status_score`
+(site, status, max_score [, rowid]) backwards, `oldest`/`newest` walk
+`ix_comment_site_status_created`; `id` breaks ties, so no row is skipped or repeated.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col, select
+
+from api.errors import InvalidRequest, ModeratoError
+from api.schemas import (
+    Article,
+    AuthorPublic,
+    BulkDecisionError,
+    BulkDecisionResult,
+    Comment,
+    CommentHistory,
+    DecisionCreate,
+    HistoryDecision,
+    Moderator,
+    QueueCounts,
+    QueueItem,
+    QueuePage,
+)
+from api.store.comments import comment_public, find_comment, verdict_public
+from api.store.decisions import decision_history, decision_public, record_decision
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """What a moderator narrows the queue to; every field is optional except the status."""
+
+    status: str = "pending"
+    label: str | None = None
+    #: Bounds on the comment's highest score (the same value `sort=score` orders by).
+    min_score: float | None = None
+    max_score: float | None = None
+    #: The platform's article id.
+    article_id: str | None = None
+    #: The author's exact name or email.
+    author: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _conditions(site_id: int, filters: QueueFilters, *, with_status: bool) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [col(Comment.site_id) == site_id]
+    if with_status and filters.status != "all":
+        where.append(col(Comment.status) == filters.status)
+    if filters.label is not None:
+        where.append(col(Comment.label) == filters.label)
+    if filters.min_score is not None:
+        where.append(col(Comment.max_score) >= filters.min_score)
+    if filters.max_score is not None:
+        where.append(col(Comment.max_score) <= filters.max_score)
+    if filters.article_id is not None:
+        where.append(col(Comment.article_ref) == filters.article_id)
+    if filters.author is not None:
+        where.append(or_(col(Comment.author_name) == filters.author, col(Comment.author_email) == filters.author))
+    if filters.since is not None:
+        where.append(col(Comment.created_at) >= filters.since)
+    if filters.until is not None:
+        where.append(col(Comment.created_at) < filters.until)
+    return where
+
+
+# ---------------------------------------------------------------------------------------------
+# Cursors: opaque to clients, base64url of [sort, key, id]
+
+
+def encode_cursor(sort: str, key: float | str, comment_id: int) -> str:
+    raw = json.dumps([sort, key, comment_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
+    """The (sort key, id) a cursor carries; a cursor made for another sort or tampered with is a 422."""
+    bad = InvalidRequest("invalid cursor", loc=("query", "cursor"))
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        made_for, key, comment_id = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise bad from exc
+    if made_for != sort or not isinstance(comment_id, int) or isinstance(comment_id, bool):
+        raise bad
+    if sort == "score":
+        if not isinstance(key, int | float) or isinstance(key, bool):
+            raise bad
+        return float(key), comment_id
+    try:
+        return datetime.fromisoformat(key), comment_id
+    except (TypeError, ValueError) as exc:
+        raise bad from exc
+
+
+def _after_cursor(sort: str, key: Any, comment_id: int) -> ColumnElement[bool]:
+    if sort == "score":
+        column, descending = col(Comment.max_score), True
+    else:
+        column, descending = col(Comment.created_at), sort == "newest"
+    if descending:
+        return or_(column < key, and_(column == key, col(Comment.id) < comment_id))
+    return or_(column > key, and_(column == key, col(Comment.id) > comment_id))
+
+
+def _order(sort: str) -> list[Any]:
+    if sort == "score":
+        return [col(Comment.max_score).desc(), col(Comment.id).desc()]
+    if sort == "newest":
+        return [col(Comment.created_at).desc(), col(Comment.id).desc()]
+    return [col(Comment.created_at).asc(), col(Comment.id).asc()]
+
+
+def _cursor_for(sort: str, comment: Comment) -> str:
+    assert comment.id is not None
+    if sort == "score":
+        return encode_cursor(sort, comment.max_score, comment.id)
+    return encode_cursor(sort, comment.created_at.isoformat(), comment.id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reads
+
+
+def queue_item(comment: Comment, article: Article | None) -> QueueItem:
+    author = None
+    if comment.erased_at is None:
+        author = AuthorPublic(
+            name=comment.author_name,
+            email=comment.author_email,
+            url=comment.author_url,
+            ip=comment.author_ip,
+            user_agent=comment.author_user_agent,
+        )
+    return QueueItem(
+        **verdict_public(comment).model_dump(),
+        parent_id=comment.parent_id,
+        article_id=comment.article_ref or (article.external_id if article else None),
+        label=comment.label,
+        text=comment.text,
+        author=author,
+        decided_at=comment.decided_at,
+        erased=comment.erased_at is not None,
+        article_title=article.title if article else None,
+        article_url=article.url if article else None,
+    )
+
+
+def queue_counts(*, session: Session, site_id: int, filters: QueueFilters | None = None) -> QueueCounts:
+    """How many of the site's comments are pending / approved / rejected (under `filters`, status aside)."""
+    where = _conditions(site_id, filters or QueueFilters(), with_status=False)
+    rows = session.exec(
+        select(col(Comment.status), func.count()).where(*where).group_by(col(Comment.status))  # type: ignore[call-overload]
+    ).all()
+    counts: dict[str, int] = {status: n for status, n in rows}  # noqa: C416
+    return QueueCounts(
+        pending=counts.get("pending", 0), approved=counts.get("approved", 0), rejected=counts.get("rejected", 0)
+    )
+
+
+def queue_page(
+    *,
+    session: Session,
+    site_id: int,
+    filters: QueueFilters,
+    sort: str = "score",
+    cursor: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> QueuePage:
+    """One page of the site's queue, the cursor of the next one, and the counts."""
+    where = _conditions(site_id, filters, with_status=True)
+    if cursor:
+        where.append(_after_cursor(sort, *decode_cursor(cursor, sort)))
+    query = (
+        select(Comment, Article)
+        .join(Article, col(Article.id) == col(Comment.article_id), isouter=True)
+        .where(*where)
+        .order_by(*_order(sort))
+        .limit(limit + 1)
+    )
+    rows = session.exec(query).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = _cursor_for(sort, rows[-1][0]) if more and rows else None
+    return QueuePage(
+        items=[queue_item(comment, article) for comment, article in rows],
+        next_cursor=next_cursor,
+        counts=queue_counts(session=session, site_id=site_id, filters=filters),
+    )
+
+
+def comment_history(*, session: Session, site_id: int, comment_id: int) -> CommentHistory:
+    """The engine's verdict and every human decision on the comment (who and when), oldest first."""
+    comment = find_comment(session=session, site_id=site_id, comment_id=comment_id)
+    decisions = decision_history(session=session, site_id=site_id, comment_id=comment_id)
+    moderator_ids = {d.moderator_id for d in decisions if d.moderator_id is not None}
+    names: dict[int, str] = {}
+    if moderator_ids:
+        for moderator in session.exec(select(Moderator).where(col(Moderator.id).in_(moderator_ids))):
+            assert moderator.id is not None
+            names[moderator.id] = moderator.name
+    return CommentHistory(
+        comment=comment_public(session=session, comment=comment),
+        decisions=[
+            HistoryDecision(
+                **decision_public(d).model_dump(),
+                moderator_name=names.get(d.moderator_id) if d.moderator_id is not None else None,
+            )
+            for d in decisions
+        ],
+    )
+
+
+def list_moderators(*, session: Session, site_id: int) -> Sequence[Moderator]:
+    return session.exec(select(Moderator).where(Moderator.site_id == site_id).order_by(col(Moderator.id))).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# Writes (run inside the writer thread)
+
+
+def decide_many(
+    *, session: Session, site_id: int, ids: Sequence[int], decision: DecisionCreate, moderator_id: int | None
+) -> list[BulkDecisionResult]:
+    """`record_decision` for each id, each in its own savepoint: a bad id fails alone, in order."""
+    results: list[BulkDecisionResult] = []
+    for comment_id in dict.fromkeys(ids):
+        try:
+            with session.begin_nested():
+                done = record_decision(
+                    session=session,
+                    site_id=site_id,
+                    comment_id=comment_id,
+                    decision=decision,
+                    moderator_id=moderator_id,
+                )
+            results.append(BulkDecisionResult(id=comment_id, decision=done))
+        except ModeratoError as exc:
+            results.append(
+                BulkDecisionResult(id=comment_id, error=BulkDecisionError(status=exc.status_code, detail=exc.detail))
+            )
+    return results
