@@ -6,7 +6,9 @@
     moderato site rotate-key NAME [--grace-hours H]
     moderato site policy NAME [--mode enforce|log_only] [--set spam.hold=0.5 ...] [--clear LABEL ...]
     moderato site list | show NAME | update NAME ... | rotate-webhook-secret NAME
+    moderato site coral-secret NAME [--secret S] [--grace-hours H]
     moderato moderator create SITE NAME [--role moderator|admin]
+    moderato models list | promote VERSION [--note TEXT] | rollback
     moderato db upgrade
     moderato purge
 
@@ -260,6 +262,19 @@ def _site_rotate_webhook_secret(args: argparse.Namespace) -> int:
     return 0
 
 
+def _site_coral_secret(args: argparse.Namespace) -> int:
+    from api.store.coral import set_coral_secret
+
+    grace = timedelta(hours=args.grace_hours if args.grace_hours is not None else _settings().key_grace_hours)
+    secret, until = _run_store(lambda s: set_coral_secret(session=s, name=args.name, secret=args.secret, grace=grace))
+    if until is not None:
+        print(f"previous Coral secret(s) of {args.name} stay valid until {until.isoformat()}")
+    print(f"Coral phase URL: <moderato base URL>/v1/integrations/coral/{args.name}")
+    print("active Coral signing secret (X-Coral-Signature):")
+    print(secret)
+    return 0
+
+
 def _moderator_create(args: argparse.Namespace) -> int:
     from api.store.sites import create_moderator
 
@@ -269,6 +284,102 @@ def _moderator_create(args: argparse.Namespace) -> int:
     print(f"created {moderator.role} {moderator.name} for site {args.site}")
     print("moderator secret (shown once):")
     print(secret)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# models (bundles in $MODERATO_DATA_DIR/bundles; the promoted one is recorded in the database)
+
+
+def _bundle_rows(settings: Settings) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(version, manifest, gate) for each bundle directory, oldest first."""
+    from classifier.bundle import read_manifest
+    from classifier.errors import BundleError
+
+    rows = []
+    directories = sorted(settings.bundles_dir.iterdir()) if settings.bundles_dir.is_dir() else []
+    for directory in directories:
+        try:
+            manifest = read_manifest(directory)
+        except BundleError:
+            continue
+        gate_file = directory / "gate.json"
+        gate = json.loads(gate_file.read_text(encoding="utf-8")) if gate_file.is_file() else {}
+        rows.append((directory.name, manifest, gate))
+    return rows
+
+
+def _models_list(args: argparse.Namespace) -> int:
+    from api.reload import DEFAULT_VERSION
+    from api.store.bundles import promoted_version, promotion_history
+    from classifier.bundle import DEFAULT_BUNDLE_DIR, read_manifest
+
+    settings = _settings()
+    current, history = _run_store(lambda s: (promoted_version(session=s), promotion_history(session=s)))
+    if settings.bundle is not None:
+        print(f"note: MODERATO_BUNDLE={settings.bundle} pins the service to that bundle")
+    promoted_at = {row.version: row.promoted_at for row in history}
+    print(f"  {'VERSION':<22} {'CREATED':<26} {'ROWS':>7} {'FEEDBACK':>8}  STATUS")
+    packaged = read_manifest(DEFAULT_BUNDLE_DIR)
+    lines = [(DEFAULT_VERSION, packaged, {})] + _bundle_rows(settings)
+    for version, manifest, gate in lines:
+        marker = "*" if version == (current or DEFAULT_VERSION) else " "
+        rows = manifest.get("rows", {})
+        feedback = manifest.get("sources", {}).get("feedback", {}).get("rows", 0)
+        if version == DEFAULT_VERSION:
+            status = f"packaged ({manifest.get('version')})"
+        elif version in promoted_at:
+            status = f"promoted {promoted_at[version]:%Y-%m-%d %H:%M}"
+        elif gate:
+            status = "refused by the gate" if not gate.get("promote") else "passed the gate (dry run?)"
+        else:
+            status = "never promoted"
+        total = rows.get("fit", 0) + rows.get("validation", 0)
+        print(f"{marker} {version:<22} {manifest.get('created_at', '?'):<26} {total:>7} {feedback:>8}  {status}")
+    return 0
+
+
+def _validated_bundle(settings: Settings, version: str) -> str:
+    """Load the bundle once (manifest, checksum, library versions) before any worker is told to."""
+    from api.reload import bundle_dir
+    from classifier import load_bundle
+    from classifier.errors import BundleError
+
+    try:
+        return load_bundle(bundle_dir(settings, version)).version
+    except BundleError as exc:
+        raise CommandError(f"bundle {version} cannot be promoted: {exc}") from exc
+
+
+def _models_promote(args: argparse.Namespace) -> int:
+    from api.store.bundles import record_promotion
+
+    settings = _settings()
+    _validated_bundle(settings, args.version)
+    note = args.note or "promoted with `moderato models promote`"
+    _run_store(lambda s: record_promotion(session=s, version=args.version, promoted_by="cli", note=note))
+    print(
+        f"promoted {args.version}; running services switch within {settings.bundle_check_seconds:g}s "
+        "(or POST /v1/admin/reload)"
+    )
+    return 0
+
+
+def _models_rollback(args: argparse.Namespace) -> int:
+    from api.reload import DEFAULT_VERSION
+    from api.store.bundles import ROLLBACK_NOTE, promoted_version, record_promotion, rollback_target
+
+    settings = _settings()
+    current, target = _run_store(
+        lambda s: (promoted_version(session=s), rollback_target(session=s, default=DEFAULT_VERSION))
+    )
+    if target is None:
+        raise CommandError("nothing to roll back to: the packaged bundle is already served")
+    _validated_bundle(settings, target)
+    _run_store(
+        lambda s: record_promotion(session=s, version=target, promoted_by="cli", note=f"{ROLLBACK_NOTE}{current}")
+    )
+    print(f"rolled back from {current} to {target}; running services switch within {settings.bundle_check_seconds:g}s")
     return 0
 
 
@@ -338,6 +449,12 @@ def _add_site_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     secret.add_argument("name")
     secret.set_defaults(handler=_site_rotate_webhook_secret)
 
+    coral = site_sub.add_parser("coral-secret", help="set Coral's phase signing secret; prints the active one last")
+    coral.add_argument("name")
+    coral.add_argument("--secret", help="the secret Coral generated for the phase (default: make one)")
+    coral.add_argument("--grace-hours", type=float, help="how long the previous secret stays valid (default 24)")
+    coral.set_defaults(handler=_site_coral_secret)
+
 
 def _add_moderator_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     moderator = sub.add_parser("moderator", help="moderator accounts (people)")
@@ -349,12 +466,27 @@ def _add_moderator_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
     create.set_defaults(handler=_moderator_create)
 
 
+def _add_models_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    models = sub.add_parser("models", help="trained bundles: list, promote, roll back")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    models_sub.add_parser("list", help="bundles in the data directory; * marks the promoted one").set_defaults(
+        handler=_models_list
+    )
+    promote = models_sub.add_parser("promote", help="serve VERSION (checked first); services reload within seconds")
+    promote.add_argument("version", help="a directory name under $MODERATO_DATA_DIR/bundles, or 'default'")
+    promote.add_argument("--note", help="why (kept in the promotion history)")
+    promote.set_defaults(handler=_models_promote)
+    rollback = models_sub.add_parser("rollback", help="serve the version promoted before the current one")
+    rollback.set_defaults(handler=_models_rollback)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="moderato", description="Self-hosted comment moderation.")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_service_commands(sub)
     _add_site_commands(sub)
     _add_moderator_commands(sub)
+    _add_models_commands(sub)
     return parser
 
 

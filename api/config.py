@@ -30,8 +30,10 @@ class Settings(BaseSettings):
     )
     #: Operator token for /v1/admin/*; unset disables those endpoints.
     admin_token: SecretStr | None = None
-    #: A bundle directory to serve instead of the promoted / packaged one.
+    #: A bundle directory to serve instead of the promoted / packaged one (pins it: no hot reload).
     bundle: Path | None = None
+    #: How often each worker checks the database for a newly promoted bundle (see api.reload).
+    bundle_check_seconds: float = Field(default=5.0, gt=0)
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -28,7 +28,8 @@ from api.errors import ModeratoError
 from api.limits import BodySizeLimit
 from api.moderation import Moderation
 from api.observability import Metrics, RequestMetrics, configure_logging
-from api.routes import akismet, comments, health, sites
+from api.reload import BundleReloader, bundle_dir
+from api.routes import admin, akismet, comments, coral, health, moderation_ui, perspective, queue, sites
 from api.site_cache import SiteCache
 from api.store.bundles import promoted_version
 from api.store.comments import purge_expired_text
@@ -52,7 +53,7 @@ def load_engine(settings: Settings, db: Database) -> Engine:
     with db.read_session() as session:
         version = promoted_version(session=session)
     if version is not None:
-        path = settings.bundles_dir / version
+        path = bundle_dir(settings, version)
         if path.is_dir():
             return Engine.load(path)
         log.warning("promoted bundle missing", extra={"event": "bundle.missing", "version": version})
@@ -76,6 +77,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         writer.on_batch = metrics.record_batch
         writer.start()
         moderation = Moderation(db=db, writer=writer, settings=settings, metrics=metrics, engine=engine)
+        reloader = BundleReloader(moderation=moderation, db=db, settings=settings)
+        reloader.prime()  # before loading, so a promotion made meanwhile is picked up by the first check
         if moderation.engine is None:
             try:
                 moderation.engine = load_engine(settings, db)
@@ -91,8 +94,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         )
         app.state.db, app.state.writer, app.state.moderation = db, writer, moderation
         app.state.webhooks, app.state.webhook_sender = webhooks, sender
+        reload_task = PeriodicTask("bundle-reload", interval=settings.bundle_check_seconds, fn=reloader.check)
+        app.state.reloader = reloader
         webhooks.start()
         retention.start()
+        reload_task.start()
         log.info(
             "service started",
             extra={
@@ -104,6 +110,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         try:
             yield
         finally:
+            reload_task.stop()
             webhooks.stop()
             retention.stop()
             sender.close()
@@ -123,6 +130,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(comments.router)
     app.include_router(sites.router)
     app.include_router(akismet.router)
+    app.include_router(perspective.router)
+    app.include_router(coral.router)
+    app.include_router(admin.router)
+    app.include_router(queue.router)
+    app.include_router(moderation_ui.router)
     _register_error_handlers(app)
     app.add_middleware(BodySizeLimit)
     app.add_middleware(RequestMetrics, metrics=metrics)

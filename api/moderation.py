@@ -8,6 +8,7 @@ process's engine, which the retraining issue swaps by assigning `moderation.engi
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi.concurrency import run_in_threadpool
@@ -68,6 +69,26 @@ class Moderation:
             self._observe(site, request, result)
         return result.verdict
 
+    async def assess_and_store(
+        self,
+        *,
+        site: Site,
+        request: ModerateRequest,
+        article: Article | None,
+        store: Callable[[Session, Assessment], StoredVerdict],
+        log_text: bool = True,
+    ) -> tuple[Assessment, StoredVerdict]:
+        """For integrations that answer in another format (Perspective, Coral): score `request`'s text
+        against `article` under the site's policy, then run `store(session, assessment)` in the single
+        writer's transaction (it calls `store_assessment` plus rows of its own). Returns both, so the
+        caller can use the full assessment (attributes, evidence for every label)."""
+        engine = self.current_engine()
+        assessment = self._assess(engine, site, request, article)
+        stored = await self.writer.run(lambda s: store(s, assessment))
+        if stored.created:
+            self._observe(site, request, stored, log_text=log_text)
+        return assessment, stored
+
     def moderate_many(self, *, site: Site, requests: list[ModerateRequest], source: str = "api") -> list[VerdictPublic]:
         """Verdicts in order; comments stored before (same site and id) come back unchanged."""
         assert site.id is not None
@@ -119,7 +140,7 @@ class Moderation:
             for _, request, assessment in todo
         ]
 
-    def _observe(self, site: Site, request: ModerateRequest, stored: StoredVerdict) -> None:
+    def _observe(self, site: Site, request: ModerateRequest, stored: StoredVerdict, *, log_text: bool = True) -> None:
         verdict = stored.verdict
         self.metrics.decisions.labels(decision=verdict.decision, label=stored.label or "none").inc()
         extra: dict[str, object] = {
@@ -134,7 +155,7 @@ class Moderation:
             "model_version": verdict.model_version,
             "chars": len(request.comment.text),
         }
-        if self.settings.log_comment_text:
+        if self.settings.log_comment_text and log_text:
             extra["text"] = request.comment.text
         log.info("comment moderated", extra=extra)
 

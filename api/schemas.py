@@ -9,7 +9,9 @@ Tables (all rows belong to a site):
           ├─ moderator           people with a hashed secret and a role (queue issue)
           ├─ article             registered once by (site, external id), then referred to by id
           ├─ comment ─┬─ decision            every human verdict (moderator or Akismet feedback)
-          │           └─ webhook_delivery ── webhook_attempt   outbox + every attempt
+          │           ├─ webhook_delivery ── webhook_attempt   outbox + every attempt
+          │           └─ coral_comment       Coral's story/author/parent for a comment (EDIT -> its NEW)
+          └─ coral_secret        Coral external-moderation signing secrets (old ones valid until expires_at)
     bundle_promotion             which bundle version is promoted (retraining issue)
 """
 
@@ -363,6 +365,9 @@ class Comment(SQLModel, table=True):
     #: The platform's article id as sent (kept even when the article was never registered).
     article_ref: str | None = Field(default=None, max_length=255)
     source: str = Field(default="api", max_length=16)
+    #: False for comments moderated elsewhere (Coral sites decide in Coral's queue) or kept without
+    #: text (Perspective `doNotStore`): Moderato's review queue never lists them.
+    queueable: bool = True
 
     text: str | None = Field(default=None, sa_type=Text)
     text_sha256: str | None = Field(default=None, max_length=64)
@@ -495,6 +500,45 @@ class WebhookAttempt(SQLModel, table=True):
 
 
 # ---------------------------------------------------------------------------------------------
+# Coral external moderation phase: signing secrets and what Coral says about each comment
+
+
+class CoralSecret(SQLModel, table=True):
+    """A signing secret Coral uses for X-Coral-Signature; kept in clear (it keys an HMAC)."""
+
+    __tablename__ = "coral_secret"
+
+    id: int | None = Field(default=None, primary_key=True)
+    site_id: int = Field(foreign_key="site.id", index=True)
+    secret: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    #: None while current; set when rotated out (still accepted until then).
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class CoralComment(SQLModel, table=True):
+    """Coral sends no comment id: an EDIT is tied to its NEW by (story, author, parent)."""
+
+    __tablename__ = "coral_comment"
+    __table_args__ = (Index("ix_coral_comment_thread", "site_id", "story_id", "author_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    site_id: int = Field(foreign_key="site.id")
+    comment_id: int = Field(foreign_key="comment.id", index=True)
+    #: NEW | EDIT
+    action: str = Field(max_length=8)
+    story_id: str = Field(max_length=255)
+    author_id: str = Field(max_length=255)
+    author_role: str | None = Field(default=None, max_length=32)
+    parent_id: str | None = Field(default=None, max_length=255)
+    coral_site_id: str | None = Field(default=None, max_length=255)
+    tenant_id: str | None = Field(default=None, max_length=255)
+    #: For an EDIT: the comment row of the NEW it edits (None when no NEW was found).
+    revision_of: int | None = Field(default=None, foreign_key="comment.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# ---------------------------------------------------------------------------------------------
 # Bundles
 
 
@@ -508,6 +552,15 @@ class BundlePromotion(SQLModel, table=True):
     promoted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     promoted_by: str | None = Field(default=None, max_length=100)
     note: str | None = Field(default=None, max_length=2000)
+
+
+class BundleReloadPublic(SQLModel):
+    """POST /v1/admin/reload: the version this worker serves now and whether the call swapped it."""
+
+    version: str | None
+    previous: str | None
+    promoted: str | None
+    changed: bool
 
 
 class HealthPublic(SQLModel):

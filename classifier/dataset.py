@@ -333,9 +333,7 @@ def assemble_training_pool(
         examples.extend(ours)
         sources["training_data"] = {
             "rows": len(ours),
-            "sha256": {
-                name: file_sha256(training_data_dir / name) for name in ("articles.jsonl", "comments.jsonl")
-            },
+            "sha256": {name: file_sha256(training_data_dir / name) for name in ("articles.jsonl", "comments.jsonl")},
         }
     shared: dict[str, list[Example]] = {}
     if corpora_dir is not None and corpora_dir.exists():
@@ -361,5 +359,8 @@ def assemble_training_pool(
     spliced = splice_spam(hams, spams, n=n_spliced, seed=seed)
     if spliced:
         examples.extend(spliced)
-        sources["spliced"] = {"rows": len(spliced), "from": "train rows of civil/wiki_talk/jigsaw5k ham + youtube/sms spam"}
+        sources["spliced"] = {
+            "rows": len(spliced),
+            "from": "train rows of civil/wiki_talk/jigsaw5k ham + youtube/sms spam",
+        }
     return TrainingPool(examples, sources)

@@ -33,11 +33,11 @@ DOC_HEADS: tuple[str, ...] = ("spam", "spam_sentence", "toxicity", *ATTRIBUTES, 
 MIN_SENTENCE_WORDS = 3  # shorter fragments ("!!!", "lol") are too small to judge as plugs on their own
 
 _STOP = frozenset(
-    "a an the and or but if of to in on at by for with from as is are was were be been being this that these those it its "
-    "i me my we our you your he him his she her they them their what which who whom there here not no so do does did done "
-    "have has had will would can could should may might must just than then too very also only about into over after "
-    "before again more most some any all such own same other out up down off once why how when where while because "
-    "until during each few both nor s t don now said says".split()
+    "a an the and or but if of to in on at by for with from as is are was were be been being this that these "
+    "those it its i me my we our you your he him his she her they them their what which who whom there here not "
+    "no so do does did done have has had will would can could should may might must just than then too very also "
+    "only about into over after before again more most some any all such own same other out up down off once why "
+    "how when where while because until during each few both nor s t don now said says".split()
 )
 
 
@@ -206,7 +206,8 @@ class Engine:
             self._read(bundle)
         except (KeyError, AttributeError, IndexError, TypeError, ValueError) as exc:
             raise IncompatibleBundle(
-                f"bundle {bundle.path} lacks parts this engine needs ({exc!r}); retrain it with `python scripts/train.py`",
+                f"bundle {bundle.path} lacks parts this engine needs ({exc!r}); "
+                "retrain it with `python scripts/train.py`",
                 path=str(bundle.path),
             ) from exc
         self._articles_lock = threading.Lock()

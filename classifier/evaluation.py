@@ -12,8 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import average_precision_score, confusion_matrix, f1_score, precision_score, recall_score
-from sklearn.metrics import roc_auc_score, precision_recall_curve
+from sklearn.metrics import (
+    average_precision_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_curve,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
 
 from classifier.dataset import Example, load_shared, load_training_data, with_split
 from classifier.decision import ATTRIBUTES
@@ -158,16 +165,17 @@ def evaluate_dataset(
     if name == "toxicspans":
         f1s = []
         for e, a in zip(examples, assessments, strict=True):
-            predicted = {
-                c for r in a.reasons if r.label == "toxicity" for s in r.spans for c in range(s.start, s.end)
-            }
+            predicted = {c for r in a.reasons if r.label == "toxicity" for s in r.spans for c in range(s.start, s.end)}
             gold = {c for s, t in e.toxic_spans or () for c in range(s, t)}
             f1s.append(span_f1(predicted, gold))
         result.extra["span_f1"] = float(np.mean(f1s))
     if name == "training_data":
         embedded = [(e, a) for e, a in zip(examples, assessments, strict=True) if e.kind == "embedded_spam"]
         if embedded:
-            result.extra["embedded_spam_recall"] = float(np.mean([a.scores["spam"] >= thresholds["spam"].hold for _, a in embedded]))
+            hold = thresholds["spam"].hold
+            result.extra["embedded_spam_recall"] = float(
+                np.mean([(a.scores["spam"] or 0) >= hold for _, a in embedded])
+            )
             result.extra["embedded_spam_located_recall"] = float(
                 np.mean([plug_located(a, e.spam_spans[0]) for e, a in embedded if e.spam_spans])
             )
@@ -188,7 +196,9 @@ def dev_sets(corpora_dir: Path | None, training_data_dir: Path | None) -> dict[s
     return sets
 
 
-def evaluate(engine: Engine, sets: dict[str, list[Example]], *, progress: Progress | None = None) -> dict[str, DatasetResult]:
+def evaluate(
+    engine: Engine, sets: dict[str, list[Example]], *, progress: Progress | None = None
+) -> dict[str, DatasetResult]:
     return {name: evaluate_dataset(engine, name, rows, TASKS[name], progress=progress) for name, rows in sets.items()}
 
 

@@ -20,8 +20,11 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from classifier.text import (
+    ATTRIBUTION,
     CONTACT,
+    IS_LINK,
     PRICE,
+    PRICE_BOAST,
     SHORT_LINK,
     URL,
     Normalized,
@@ -77,7 +80,7 @@ class Analysis(NamedTuple):
 @lru_cache(maxsize=200_000)
 def word_features(word: str) -> tuple[str, ...]:
     """The word itself plus its character n-grams (with word-boundary padding, like char_wb)."""
-    if word.startswith(("http", "www.")) or (len(word) > 4 and "." in word and URL.fullmatch(word)):
+    if "." in word and IS_LINK.fullmatch(word):
         domain = word.split("//", 1)[-1].split("/", 1)[0].removeprefix("www.")
         tld = domain.rsplit(".", 1)[-1] if "." in domain else ""
         return ("s:url", f"w:{domain}", f"s:tld_{tld}")
@@ -94,7 +97,14 @@ def word_features(word: str) -> tuple[str, ...]:
     return tuple(feats)
 
 
-_SIGNAL_FEATURES = (("s:short_link", SHORT_LINK), ("s:contact", CONTACT), ("s:price", PRICE), ("s:link", URL))
+_SIGNAL_FEATURES = (
+    ("s:short_link", SHORT_LINK),
+    ("s:contact", CONTACT),
+    ("s:price", PRICE),
+    ("s:link", URL),
+    ("s:price_boast", PRICE_BOAST),
+    ("s:attribution", ATTRIBUTION),
+)
 _UPPER = re.compile(r"[A-Z]")
 _LETTER = re.compile(r"[^\W\d_]")
 

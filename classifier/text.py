@@ -187,7 +187,13 @@ def _unleet(match: re.Match[str]) -> str:
 # Sentence ends: terminal punctuation followed by space, line breaks, or clause breaks that
 # spammers use to glue a plug onto a genuine comment (" - ", "; ", " | ").
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?…])[\"')\]]*\s+|\n+|\s+[-–—|]{1,2}\s+|;\s+|(?<=[.!?])(?=[A-Z])")
-_WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)*|https?://\S+|www\.\S+|[$€£¥]\d[\d,.]*|[^\sa-z0-9]")
+# A bare domain ("incmedia.org", "ketocoffee.store/deal"): labels of two or more characters, so
+# "e.g." or "u.s." are not domains.
+_DOMAIN = r"[a-z0-9][a-z0-9-]+(?:\.[a-z0-9-]{2,})*\.[a-z]{2,10}\b(?:/[^\s)\]]*)?"
+_WORD = re.compile(
+    rf"https?://\S+|www\.\S+|{_DOMAIN}|[a-z0-9]+(?:['’][a-z]+)*|[$€£¥]\d[\d,.]*|[^\sa-z0-9]"
+)
+IS_LINK = re.compile(rf"https?://\S+|www\.\S+|{_DOMAIN}")
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -230,12 +236,20 @@ SHORT_LINK = re.compile(
     r"\b(?:bit\.ly|tinyurl\.com|t\.co|goo\.gl|is\.gd|ow\.ly|rb\.gy|cutt\.ly|shorturl\.at|t\.me|wa\.me)\b"
 )
 CONTACT = re.compile(
-    r"\b(?:telegram|whatsapp|whats app|signal|wechat|kik|snapchat|dm me|inbox me|text me|message me)\b"
+    r"\b(?:telegram|whatsapp|whats app|signal|wechat|kik|snapchat|instagram|insta|tiktok|twitter|dm me|inbox me|"
+    r"text me|message me|follow me|subscribe to my|check out my|visit my)\b"
     r"|@[a-z0-9_]{3,}|\+?\d[\d\s().-]{8,}\d"
 )
 PRICE = re.compile(
     r"[$€£¥]\s?\d[\d,.]*|\b\d[\d,.]*\s?(?:usd|dollars|bucks|per month|/month|/mo|/hr|/hour|a month|an hour)\b"
 )
+# "only $25/month", "just £9 a month", "as low as $3/week" (but not "from just $200/month", a rise).
+PRICE_BOAST = re.compile(
+    r"(?<!from )\b(?:only|just|as low as|as little as|down to|now)\s+[$€£]?\s?\d[\d,.]*\s?"
+    r"(?:/|a |an |per )?\s?(?:month|mo|year|yr|week|wk|day|hour|hr)\b"
+)
+# A source named in passing: "(from Eagle)", "(via SwiftCover)", "thanks to LoanBridge".
+ATTRIBUTION = re.compile(r"\((?:from|via|with|through|thanks to|at|by)\s+[^()]{2,40}\)|\bthanks to [a-z0-9]")
 PROMO = re.compile(
     r"\b(?:click|visit|check out|sign up|signup|subscribe|promo|discount|coupon|free|guaranteed|earn|income|"
     r"profit|invest|bitcoin|crypto|forex|casino|viagra|cialis|pills|pharmacy|loan|cash|win|winner|prize|"

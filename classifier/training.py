@@ -55,6 +55,7 @@ class TrainParams:
         }
     )
     source_weights: dict[str, float] = field(default_factory=lambda: {"youtube": 3.0})
+    plug_weight: float = 2.0
     # Target ham false-positive rate at the reject threshold, on the validation slice. Off-topic
     # alone should rarely refuse a comment outright, so its target is stricter.
     reject_fpr: dict[str, float] = field(default_factory=lambda: {"spam": 0.004, "toxicity": 0.004, "off_topic": 0.0})
@@ -273,7 +274,11 @@ def train_bundle(
     sent = [row for e in fit for row in sentence_rows(e, analyses[e.text])]
     X_sent = vectorizer.transform([features for features, _ in sent]) if sent else X[:0]
     y_sent = np.concatenate([y_doc, np.array([y >= 0.5 for _, y in sent], dtype=int)])
-    heads["spam_sentence"] = _fit_lr(sp.vstack([X[spam_idx], X_sent]).tocsr(), y_sent, params.C["spam"], params)
+    # Marked plug sentences are few next to ham sentences: they weigh more.
+    w_sent = np.concatenate([w_doc, np.where(y_sent[len(spam_idx) :] == 1, params.plug_weight, 1.0)])
+    heads["spam_sentence"] = _fit_lr(
+        sp.vstack([X[spam_idx], X_sent]).tocsr(), y_sent, params.C["spam"], params, weight=w_sent
+    )
     progress(f"spam heads: {len(spam_idx)} comments, {len(sent)} sentences")
 
     for name in ("toxicity", *ATTRIBUTES):
@@ -339,7 +344,7 @@ def train_bundle(
         "vectorizer": vectorizer,
         "heads": heads,
         "off_topic_stacker": stacker,
-        "calibration": {name: (1.0, 0.0, 0.0) for name in (*LABELS, *ATTRIBUTES)},
+        "calibration": dict.fromkeys((*LABELS, *ATTRIBUTES), (1.0, 0.0, 0.0)),
         "spans": {"gate": 0.5, "word": 0.5},
     }
     assert set(DOC_HEADS) <= set(heads)

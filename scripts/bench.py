@@ -113,8 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         f"| single call p50 | {ours['p50'] * 1e3:.3f} ms | {theirs['p50'] * 1e3:.3f} ms | "
         f"{ours['p50'] / theirs['p50']:.2f}x | <= 0.3x |"
     )
-    print(f"| single call p99 | {ours['p99'] * 1e3:.3f} ms | {theirs['p99'] * 1e3:.3f} ms | "
-          f"{ours['p99'] / theirs['p99']:.2f}x | |")
+    print(
+        f"| single call p99 | {ours['p99'] * 1e3:.3f} ms | {theirs['p99'] * 1e3:.3f} ms | "
+        f"{ours['p99'] / theirs['p99']:.2f}x | |"
+    )
     print(
         f"| batch throughput | {ours['rate']:.0f} comments/s | {theirs['rate']:.0f} comments/s | "
         f"{ours['rate'] / theirs['rate']:.3f}x | >= 0.05x |"

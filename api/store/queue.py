@@ -64,7 +64,8 @@ class QueueFilters:
 
 
 def _conditions(site_id: int, filters: QueueFilters, *, with_status: bool) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = [col(Comment.site_id) == site_id]
+    # Comments moderated elsewhere (Coral) or kept without text (Perspective doNotStore) are never queued.
+    where: list[ColumnElement[bool]] = [col(Comment.site_id) == site_id, col(Comment.queueable).is_(True)]
     if with_status and filters.status != "all":
         where.append(col(Comment.status) == filters.status)
     if filters.label is not None:

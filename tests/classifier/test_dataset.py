@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from classifier.dataset import load_training_data, splice_spam, split_of, toxicspans_gold
-from classifier.dataset import Example
+from classifier.dataset import Example, load_training_data, splice_spam, split_of, toxicspans_gold
 
 TRAINING_DATA = Path(__file__).resolve().parents[2] / "training_data"
 
@@ -44,7 +43,7 @@ def test_corpus_size_schema_and_split(rows):
 def test_spans_point_into_the_text(rows):
     for r in rows:
         if r["kind"] == "embedded_spam":
-            (start, end), = r["spans"]["spam"]
+            ((start, end),) = r["spans"]["spam"]
             assert 0 <= start < end <= len(r["text"])
             assert end - start < len(r["text"]), "an embedded plug is not the whole comment"
             assert r["labels"]["spam"] == 1
@@ -76,5 +75,5 @@ def test_splicing_marks_the_plug_exactly():
     hams = [Example("The report came out today. People are angry.", "civil", "train", {"toxicity": 0.0})]
     spams = [Example("WIN a free iPhone at win-now.example", "sms", "train", {"spam": 1.0})]
     for e in splice_spam(hams, spams, n=20, seed=1):
-        (start, end), = e.spam_spans
+        ((start, end),) = e.spam_spans
         assert e.text[start:end] == "WIN a free iPhone at win-now.example"

@@ -4,9 +4,7 @@ import pytest
 
 from classifier.decision import Policy, Thresholds, decide
 
-POLICY = Policy(
-    {"spam": Thresholds(0.5, 0.9), "toxicity": Thresholds(0.6, 0.95), "off_topic": Thresholds(0.7, 0.99)}
-)
+POLICY = Policy({"spam": Thresholds(0.5, 0.9), "toxicity": Thresholds(0.6, 0.95), "off_topic": Thresholds(0.7, 0.99)})
 
 
 def test_below_every_hold_threshold_approves():

@@ -39,7 +39,16 @@ def test_fast_path_equals_sklearn(engine):
 
 @pytest.mark.parametrize(
     "text",
-    ["", " \n\t ", "a" * 20_000, "🙂" * 5000, "http://x.y/" * 50, "名前は長いです。" * 30, "\u200b\u200b", "<script>x</script>"],
+    [
+        "",
+        " \n\t ",
+        "a" * 20_000,
+        "🙂" * 5000,
+        "http://x.y/" * 50,
+        "名前は長いです。" * 30,
+        "\u200b\u200b",
+        "<script>x</script>",
+    ],
 )
 def test_odd_input_scores_in_range_without_crashing(engine, text):
     a = engine.assess(text)

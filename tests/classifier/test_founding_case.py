@@ -12,10 +12,7 @@ ARTICLE = Article(
     "The country has only a handful of links, routed through China. Analysts debated whether a "
     "cyber attack or an infrastructure failure was to blame; officials in Pyongyang said nothing.",
 )
-PLUG = (
-    "My car insurance is currently only $25/month (from Insurance Panda) and renter's only "
-    "$15/month (from Eagle)."
-)
+PLUG = "My car insurance is currently only $25/month (from Insurance Panda) and renter's only $15/month (from Eagle)."
 RANT = (
     "Honestly both parties in Washington have had twenty years to deal with North Korea and they "
     "did nothing, while we pay for all of it. My health insurance is up to $450/month from just "

@@ -1,0 +1,327 @@
+"""The /moderate page: a server-rendered queue moderators work from with the keyboard.
+
+    GET  /moderate/login, POST /moderate/login      the moderator secret -> a session cookie
+    POST /moderate/logout
+    GET  /moderate                                  the queue (same filters as GET /v1/queue)
+    POST /moderate/decide                           a form post (303 back) or fetch (JSON answer)
+
+Comment text is hostile: templates autoescape everything, evidence highlights are built from
+plain-text segments that Jinja escapes one by one (no `|safe` anywhere), and a strict
+Content-Security-Policy allows only our own script file, as a second wall.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader
+from sqlmodel import Session
+
+from api.deps import DatabaseDep, WriterDep
+from api.errors import NotAuthenticated
+from api.moderator_sessions import (
+    COOKIE,
+    LIFETIME,
+    LOGIN_CSRF_COOKIE,
+    csrf_matches,
+    csrf_token,
+    issue_session,
+    session_moderator_id,
+    verify_session,
+)
+from api.routes.queue import Cursor, FiltersDep, Limit
+from api.schemas import DecisionCreate, Moderator, QueueItem, QueueSort, ReasonPublic, Site, utcnow
+from api.store.queue import DEFAULT_LIMIT, QueueFilters, decide_many, queue_counts, queue_page
+from api.store.sites import authenticate_moderator
+
+router = APIRouter(prefix="/moderate", tags=["page"], include_in_schema=False)
+
+_env = Environment(
+    loader=FileSystemLoader(str(resources.files("api") / "templates")),
+    autoescape=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+templates = Jinja2Templates(env=_env)
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+PAGE_ACTIONS = {
+    "approve": ("approve", None),
+    "reject": ("reject", None),
+    "spam": ("reject", "spam"),
+    "toxicity": ("reject", "toxicity"),
+    "off_topic": ("reject", "off_topic"),
+    "reopen": ("reopen", None),
+}
+_SAFE_NEXT = re.compile(r"/moderate(\?[^\r\n\\]*)?")
+
+
+# ---------------------------------------------------------------------------------------------
+# Evidence highlighting
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of comment text; `label` is set when it is evidence for that label."""
+
+    text: str
+    label: str | None = None
+
+
+def highlight_segments(text: str, reasons: Sequence[ReasonPublic]) -> list[Segment]:
+    """Split `text` into plain and evidence runs. Spans outside the text are ignored; where spans of
+    two labels overlap, the label with the higher score wins the overlapping characters."""
+    owner: list[str | None] = [None] * len(text)
+    for reason in sorted(reasons, key=lambda r: -r.score):
+        for span in reason.spans:
+            if 0 <= span.start < span.end <= len(text):
+                for i in range(span.start, span.end):
+                    if owner[i] is None:
+                        owner[i] = reason.label
+    segments: list[Segment] = []
+    start = 0
+    for i in range(1, len(text) + 1):
+        if i == len(text) or owner[i] != owner[start]:
+            segments.append(Segment(text[start:i], owner[start]))
+            start = i
+    return segments
+
+
+@dataclass(frozen=True)
+class Row:
+    item: QueueItem
+    segments: list[Segment]
+    scores: list[tuple[str, float]]
+
+
+def _row(item: QueueItem) -> Row:
+    segments = highlight_segments(item.text, item.reasons) if item.text is not None else []
+    scores = [(name, value) for name, value in item.scores.items() if value is not None]
+    return Row(item=item, segments=segments, scores=scores)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sessions
+
+
+@dataclass(frozen=True)
+class PageSession:
+    moderator: Moderator
+    site: Site
+    token: str
+
+    @property
+    def csrf(self) -> str:
+        return csrf_token(self.token, self.moderator)
+
+
+def _load_session(request: Request, db: DatabaseDep) -> PageSession | None:
+    token = request.cookies.get(COOKIE)
+    moderator_id = session_moderator_id(token)
+    if token is None or moderator_id is None:
+        return None
+    with db.read_session() as session:
+        moderator = session.get(Moderator, moderator_id)
+        if moderator is None or not verify_session(token, moderator, now=utcnow()):
+            return None
+        site = session.get(Site, moderator.site_id)
+    if site is None:
+        return None
+    request.state.moderator_id = moderator.id
+    return PageSession(moderator=moderator, site=site, token=token)
+
+
+PageSessionDep = Annotated[PageSession | None, Depends(_load_session)]
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def _html(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def _to_login() -> RedirectResponse:
+    return RedirectResponse("/moderate/login", status_code=303)
+
+
+def _login_page(request: Request, error: str | None = None, status_code: int = 200) -> HTMLResponse:
+    token = secrets.token_urlsafe(24)
+    response = _html(request, "login.html", {"csrf": token, "error": error}, status_code=status_code)
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, token, path="/moderate", httponly=True, samesite="strict", secure=_secure(request)
+    )
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> HTMLResponse:
+    return _login_page(request)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    db: DatabaseDep,
+    secret: Annotated[str, Form(max_length=200)] = "",
+    csrf: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not secrets.compare_digest(expected.encode(), csrf.encode()):
+        return _login_page(request, "Your login form expired; please try again.", status_code=403)
+    with db.read_session() as session:
+        try:
+            moderator = authenticate_moderator(session=session, secret=secret.strip() or None)
+        except NotAuthenticated:
+            return _login_page(request, "That moderator secret is not valid.", status_code=401)
+    response = RedirectResponse("/moderate", status_code=303)
+    response.set_cookie(
+        COOKIE,
+        issue_session(moderator, now=utcnow()),
+        max_age=int(LIFETIME.total_seconds()),
+        path="/moderate",
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/moderate")
+    return response
+
+
+@router.post("/logout")
+def logout(page: PageSessionDep, csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
+    if page is not None and not csrf_matches(page.token, page.moderator, csrf):
+        return JSONResponse({"detail": "CSRF token missing or invalid"}, status_code=403)
+    response = _to_login()
+    response.delete_cookie(COOKIE, path="/moderate")
+    return response
+
+
+# ---------------------------------------------------------------------------------------------
+# The queue
+
+
+def _query_string(filters: QueueFilters, sort: str, limit: int, cursor: str | None = None) -> str:
+    params: dict[str, Any] = {"status": filters.status, "sort": sort}
+    for name in ("label", "min_score", "max_score", "article_id", "author", "since", "until"):
+        value = getattr(filters, name)
+        if value is not None:
+            params[name] = value.isoformat() if isinstance(value, datetime) else value
+    if limit != DEFAULT_LIMIT:
+        params["limit"] = limit
+    if cursor:
+        params["cursor"] = cursor
+    return urlencode(params)
+
+
+@router.get("", response_class=HTMLResponse)
+def moderate_page(
+    request: Request,
+    page: PageSessionDep,
+    db: DatabaseDep,
+    filters: FiltersDep,
+    sort: QueueSort = "score",
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Response:
+    if page is None:
+        return _to_login()
+    with db.read_session() as session:
+        result = queue_page(
+            session=session, site_id=page.site.id or 0, filters=filters, sort=sort, cursor=cursor, limit=limit
+        )
+    here = "/moderate?" + _query_string(filters, sort, limit, cursor)
+    context = {
+        "page": page,
+        "rows": [_row(item) for item in result.items],
+        "counts": result.counts,
+        "filters": filters,
+        "sort": sort,
+        "here": here,
+        "first_page": "/moderate?" + _query_string(filters, sort, limit),
+        "next_page": "/moderate?" + _query_string(filters, sort, limit, result.next_cursor)
+        if result.next_cursor
+        else None,
+    }
+    return _html(request, "moderate.html", context)
+
+
+@router.post("/decide")
+def decide_from_page(
+    request: Request,
+    page: PageSessionDep,
+    writer: WriterDep,
+    ids: Annotated[list[int], Form(min_length=1, max_length=500)],
+    action: Annotated[str, Form(max_length=16)],
+    csrf: Annotated[str, Form(max_length=200)] = "",
+    next_url: Annotated[str, Form(alias="next", max_length=4000)] = "/moderate",
+) -> Response:
+    """Decide the given comments. A fetch (Accept: application/json) gets JSON; a plain form, a 303 back."""
+    wants_json = "application/json" in request.headers.get("accept", "")
+    if page is None:
+        if wants_json:
+            return JSONResponse({"detail": "Not logged in"}, status_code=401)
+        return _to_login()
+    token = request.headers.get("x-csrf-token") or csrf
+    if not csrf_matches(page.token, page.moderator, token):
+        return JSONResponse({"detail": "CSRF token missing or invalid"}, status_code=403)
+    if action not in PAGE_ACTIONS:
+        detail = [{"type": "value_error", "loc": ["body", "action"], "msg": f"unknown action {action!r}"}]
+        return JSONResponse({"detail": detail}, status_code=422)
+    kind, label = PAGE_ACTIONS[action]
+    decision = DecisionCreate.model_validate({"action": kind, "label": label})
+    moderator, site_id = page.moderator, page.moderator.site_id
+
+    def job(s: Session) -> tuple[list[Any], Any]:
+        results = decide_many(session=s, site_id=site_id, ids=ids, decision=decision, moderator_id=moderator.id)
+        return results, queue_counts(session=s, site_id=site_id)
+
+    results, counts = writer.run_sync(job)
+    if wants_json:
+        payload = {
+            "results": [
+                {"id": r.id, "status": r.decision.status, "label": r.decision.label}
+                if r.decision is not None
+                else {"id": r.id, "error": r.error.model_dump() if r.error else None}
+                for r in results
+            ],
+            "counts": counts.model_dump(),
+        }
+        return JSONResponse(payload, headers={"Cache-Control": "no-store"})
+    target = next_url if _SAFE_NEXT.fullmatch(next_url) else "/moderate"
+    return RedirectResponse(target, status_code=303)
+
+
+@router.get("/static/{name}")
+def static_file(name: str) -> Response:
+    """The page's own script and stylesheet (the CSP allows nothing else)."""
+    if not re.fullmatch(r"[a-z_]+\.(js|css)", name):
+        return Response(status_code=404)
+    path = resources.files("api") / "static" / name
+    if not path.is_file():
+        return Response(status_code=404)
+    media_type = "text/javascript" if name.endswith(".js") else "text/css"
+    headers = {"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"}
+    return Response(path.read_bytes(), media_type=media_type, headers=headers)

@@ -1,0 +1,184 @@
+"""The moderator queue API: people (moderator secrets), not platforms (site keys get 403).
+
+    GET  /v1/queue                       filtered, sorted, keyset-paginated comments + counts
+    POST /v1/queue/{id}/decision         approve | reject | reopen (undo) one comment
+    POST /v1/queue/decisions             the same for many ids at once
+    GET  /v1/comments/{id}/history       the engine's verdict and every decision: who, when
+    GET/POST /v1/moderators, DELETE /v1/moderators/{id}    accounts of the site (admins only)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+from sqlmodel import Session
+
+from api.deps import ModeratorDep, SessionDep, WriterDep
+from api.errors import Forbidden, InvalidRequest, NotFound
+from api.schemas import (
+    BulkDecisionCreate,
+    BulkDecisionResponse,
+    CommentHistory,
+    DecisionCreate,
+    DecisionPublic,
+    Moderator,
+    ModeratorCreate,
+    ModeratorCreated,
+    ModeratorPublic,
+    QueueLabel,
+    QueuePage,
+    QueueSort,
+    QueueStatus,
+    utcnow,
+)
+from api.store.decisions import record_decision
+from api.store.queue import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    QueueFilters,
+    comment_history,
+    decide_many,
+    list_moderators,
+    queue_counts,
+    queue_page,
+)
+from api.store.sites import create_moderator, site_by_id
+
+router = APIRouter(prefix="/v1", tags=["queue"])
+CommentId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+def queue_filters(
+    status: QueueStatus = "pending",
+    label: QueueLabel | None = None,
+    min_score: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
+    max_score: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
+    article_id: Annotated[str | None, Query(min_length=1, max_length=255)] = None,
+    author: Annotated[str | None, Query(min_length=1, max_length=320)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QueueFilters:
+    """Query parameters shared by the API and the page; contradictions are a 422 naming the field."""
+    if min_score is not None and max_score is not None and min_score > max_score:
+        raise InvalidRequest("min_score must not exceed max_score", loc=("query", "min_score"))
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidRequest("must include a timezone, e.g. 2024-05-01T00:00:00Z", loc=("query", name))
+    if since is not None and until is not None and since >= until:
+        raise InvalidRequest("since must be before until", loc=("query", "since"))
+    for name, text in (("article_id", article_id), ("author", author)):
+        if text is not None and "\x00" in text:
+            raise InvalidRequest("must not contain NUL characters", loc=("query", name))
+    return QueueFilters(
+        status=status,
+        label=label,
+        min_score=min_score,
+        max_score=max_score,
+        article_id=article_id,
+        author=author,
+        since=since,
+        until=until,
+    )
+
+
+FiltersDep = Annotated[QueueFilters, Depends(queue_filters)]
+Cursor = Annotated[str | None, Query(max_length=512)]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+
+
+@router.get("/queue", response_model=QueuePage)
+def get_queue(
+    moderator: ModeratorDep,
+    session: SessionDep,
+    filters: FiltersDep,
+    sort: QueueSort = "score",
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> QueuePage:
+    """The moderator's site's comments (default: pending, highest score first) and counts by status.
+
+    `min_score`/`max_score` bound the comment's highest score; `author` matches name or email
+    exactly; `since`/`until` bound the time it was received. Pass `next_cursor` back as `cursor`."""
+    return queue_page(
+        session=session, site_id=moderator.site_id, filters=filters, sort=sort, cursor=cursor, limit=limit
+    )
+
+
+@router.post("/queue/{comment_id}/decision", response_model=DecisionPublic)
+def decide(comment_id: CommentId, body: DecisionCreate, moderator: ModeratorDep, writer: WriterDep) -> DecisionPublic:
+    """Decide any comment of the site; `reopen` undoes (back to pending). A later decision supersedes,
+    history keeps all. The site's webhook fires and the decision becomes a retraining label."""
+    return writer.run_sync(
+        lambda s: record_decision(
+            session=s, site_id=moderator.site_id, comment_id=comment_id, decision=body, moderator_id=moderator.id
+        )
+    )
+
+
+@router.post("/queue/decisions", response_model=BulkDecisionResponse)
+def decide_bulk(body: BulkDecisionCreate, moderator: ModeratorDep, writer: WriterDep) -> BulkDecisionResponse:
+    """One action on up to 500 comments; each id succeeds or fails (404, 422) on its own."""
+    decision = DecisionCreate(action=body.action, label=body.label, note=body.note)
+
+    def job(s: Session) -> BulkDecisionResponse:
+        results = decide_many(
+            session=s, site_id=moderator.site_id, ids=body.ids, decision=decision, moderator_id=moderator.id
+        )
+        return BulkDecisionResponse(results=results, counts=queue_counts(session=s, site_id=moderator.site_id))
+
+    return writer.run_sync(job)
+
+
+@router.get("/comments/{comment_id}/history", response_model=CommentHistory)
+def get_history(comment_id: CommentId, moderator: ModeratorDep, session: SessionDep) -> CommentHistory:
+    return comment_history(session=session, site_id=moderator.site_id, comment_id=comment_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Moderator accounts (role admin)
+
+
+def _require_admin(moderator: Moderator) -> None:
+    if moderator.role != "admin":
+        raise Forbidden("Only a site admin can manage moderators")
+
+
+@router.get("/moderators", response_model=list[ModeratorPublic])
+def get_moderators(moderator: ModeratorDep, session: SessionDep) -> list[Moderator]:
+    _require_admin(moderator)
+    return list(list_moderators(session=session, site_id=moderator.site_id))
+
+
+@router.post("/moderators", response_model=ModeratorCreated, status_code=201)
+def post_moderator(body: ModeratorCreate, moderator: ModeratorDep, writer: WriterDep) -> ModeratorCreated:
+    """A new account on the admin's site; the secret is in this response only."""
+    _require_admin(moderator)
+
+    def create(s: Session) -> ModeratorCreated:
+        site = site_by_id(session=s, site_id=moderator.site_id)
+        created, secret = create_moderator(session=s, site_name=site.name, name=body.name, role=body.role)
+        assert created.id is not None
+        return ModeratorCreated(
+            id=created.id, name=created.name, role=created.role, created_at=created.created_at, secret=secret
+        )
+
+    return writer.run_sync(create)
+
+
+@router.delete("/moderators/{moderator_id}", response_model=ModeratorPublic)
+def disable_moderator(moderator_id: CommentId, moderator: ModeratorDep, writer: WriterDep) -> Moderator:
+    """Disable an account of the site: its secret and page sessions stop working at once."""
+    _require_admin(moderator)
+
+    def disable(s: Session) -> Moderator:
+        target = s.get(Moderator, moderator_id)
+        if target is None or target.site_id != moderator.site_id:
+            raise NotFound("Moderator not found")
+        target.disabled_at = target.disabled_at or utcnow()
+        s.add(target)
+        s.flush()
+        return target
+
+    return writer.run_sync(disable)

@@ -1,0 +1,172 @@
+"""The /moderate page: login and session cookie, CSRF, escaping, highlights, decisions, isolation."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from api.routes.moderation_ui import Segment, highlight_segments
+from api.schemas import Comment, ReasonPublic, SpanPublic
+from tests.api.conftest import PLUG, new_site
+from tests.api.queue_helpers import HOSTILE_TEXT, new_moderator, seed_held
+
+
+def login(client, secret: str):
+    form = client.get("/moderate/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+    return client.post("/moderate/login", data={"secret": secret, "csrf": csrf}, follow_redirects=False)
+
+
+def page_csrf(html: str) -> str:
+    return re.search(r'<meta name="csrf-token" content="([^"]+)">', html).group(1)
+
+
+@pytest.fixture
+def moderator(db, site):
+    return new_moderator(db, site)
+
+
+@pytest.fixture
+def held(client, db, site):
+    return seed_held(client, db, site)
+
+
+def test_the_page_asks_for_a_login_and_sets_a_strict_httponly_cookie(client, moderator):
+    assert client.get("/moderate", follow_redirects=False).headers["location"] == "/moderate/login"
+    wrong = login(client, "mds_00000000_wrong")
+    assert wrong.status_code == 401 and "not valid" in wrong.text
+    no_csrf = client.post("/moderate/login", data={"secret": moderator[1]}, follow_redirects=False)
+    assert no_csrf.status_code == 403
+    response = login(client, moderator[1])
+    assert response.status_code == 303 and response.headers["location"] == "/moderate"
+    cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("moderato_session="))
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/moderate" in cookie
+    page = client.get("/moderate")
+    assert page.status_code == 200 and "ada (moderator)" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_a_site_key_or_a_tampered_cookie_does_not_log_in(client, site, moderator):
+    assert login(client, site.api_key).status_code == 401
+    login(client, moderator[1])
+    token = client.cookies.get("moderato_session")
+    client.cookies.clear()
+    assert client.get("/moderate", headers={"Cookie": f"moderato_session={token}"}).status_code == 200
+    forged = token[:-2] + ("00" if not token.endswith("00") else "11")
+    other_id = "2" + token[token.index(".") :]
+    for bad in (forged, other_id, "1.99999999999.x.y", "garbage"):
+        response = client.get("/moderate", headers={"Cookie": f"moderato_session={bad}"}, follow_redirects=False)
+        assert response.status_code == 303, bad
+
+
+def test_hostile_text_is_escaped_and_evidence_highlighted(client, moderator, held):
+    login(client, moderator[1])
+    html = client.get("/moderate").text
+    assert "<script>alert(1)" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in html
+    assert re.search(r'<mark class="evidence ev-\w+"', html)
+    assert html.count('<article class="comment"') == 3
+    assert "North Korea&#39;s internet goes dark" in html and "author0" in html
+    assert '<strong data-count="pending">3</strong>' in html
+    assert "<meter" in html
+
+
+def test_decisions_need_the_csrf_token(client, db, moderator, held):
+    login(client, moderator[1])
+    csrf = page_csrf(client.get("/moderate").text)
+    cid = held[0]["id"]
+    forged = client.post("/moderate/decide", data={"ids": cid, "action": "approve"}, follow_redirects=False)
+    assert forged.status_code == 403
+    wrong = client.post("/moderate/decide", data={"ids": cid, "action": "approve", "csrf": "x" * 64})
+    assert wrong.status_code == 403
+    with db.read_session() as session:
+        assert session.get(Comment, cid).status == "pending"
+    done = client.post(
+        "/moderate/decide",
+        data={"ids": cid, "action": "spam", "csrf": csrf, "next": "/moderate?status=pending&sort=oldest"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/moderate?status=pending&sort=oldest"
+    with db.read_session() as session:
+        comment = session.get(Comment, cid)
+        assert (comment.status, comment.label) == ("rejected", "spam")
+    evil = client.post(
+        "/moderate/decide",
+        data={"ids": cid, "action": "reopen", "csrf": csrf, "next": "https://evil.example/"},
+        follow_redirects=False,
+    )
+    assert evil.headers["location"] == "/moderate"
+
+
+def test_fetch_decisions_answer_json_and_bulk_works(client, moderator, held):
+    login(client, moderator[1])
+    csrf = page_csrf(client.get("/moderate").text)
+    headers = {"Accept": "application/json", "X-CSRF-Token": csrf}
+    ids = [held[0]["id"], held[1]["id"]]
+    response = client.post("/moderate/decide", data={"ids": ids, "action": "approve"}, headers=headers)
+    assert response.status_code == 200
+    data = response.json()
+    assert [r["status"] for r in data["results"]] == ["approved", "approved"]
+    assert data["counts"] == {"pending": 1, "approved": 2, "rejected": 0}
+    undo = client.post("/moderate/decide", data={"ids": ids[0], "action": "reopen"}, headers=headers).json()
+    assert undo["results"][0]["status"] == "pending" and undo["counts"]["pending"] == 2
+    bad = client.post("/moderate/decide", data={"ids": ids[0], "action": "burn"}, headers=headers)
+    assert bad.status_code == 422
+    assert client.post("/moderate/decide", data={"ids": "x", "action": "approve"}, headers=headers).status_code == 422
+    assert client.get("/moderate?status=approved").text.count('<article class="comment"') == 1
+    assert client.get("/moderate?min_score=7").status_code == 422
+
+
+def test_a_moderator_of_another_site_sees_and_decides_nothing_here(client, db, moderator, held):
+    other = new_site(db, "other-blog")
+    _, other_secret = new_moderator(db, other, "bob")
+    login(client, other_secret)
+    html = client.get("/moderate?status=all").text
+    assert '<article class="comment"' not in html and "author0" not in html
+    csrf = page_csrf(html)
+    headers = {"Accept": "application/json", "X-CSRF-Token": csrf}
+    response = client.post("/moderate/decide", data={"ids": held[0]["id"], "action": "approve"}, headers=headers)
+    assert response.json()["results"][0]["error"]["status"] == 404
+    with db.read_session() as session:
+        assert session.get(Comment, held[0]["id"]).status == "pending"
+
+
+def test_logout_clears_the_session(client, moderator):
+    login(client, moderator[1])
+    csrf = page_csrf(client.get("/moderate").text)
+    client.post("/moderate/logout", data={"csrf": csrf}, follow_redirects=False)
+    assert client.get("/moderate", follow_redirects=False).status_code == 303
+
+
+def test_static_files_are_served_and_nothing_else():
+    from api.routes.moderation_ui import static_file
+
+    assert static_file("moderate.js").status_code == 200
+    assert static_file("moderate.css").media_type == "text/css"
+    assert static_file("..%2Fconfig.py").status_code == 404
+    assert static_file("nope.js").status_code == 404
+
+
+def _reason(label: str, *spans: tuple[int, int]) -> ReasonPublic:
+    return ReasonPublic(
+        label=label, score=0.9, signals=[], spans=[SpanPublic(start=a, end=b, text=None) for a, b in spans]
+    )
+
+
+def test_highlight_segments_cover_the_text_exactly_once():
+    text = "Hello. " + PLUG + " Bye."
+    start = text.index(PLUG)
+    segments = highlight_segments(
+        text, [_reason("spam", (start, start + len(PLUG)), (999, 1005)), _reason("toxicity", (start + 3, start + 9))]
+    )
+    assert "".join(s.text for s in segments) == text
+    assert segments == [Segment("Hello. "), Segment(PLUG, "spam"), Segment(" Bye.")]
+    assert highlight_segments("", []) == []
+    partly = highlight_segments("abcdef", [_reason("spam", (0, 3)), _reason("toxicity", (2, 5))])
+    assert partly == [Segment("abc", "spam"), Segment("de", "toxicity"), Segment("f")]
+
+
+def test_hostile_text_highlight_is_plain_text():
+    segments = highlight_segments(HOSTILE_TEXT, [_reason("spam", (0, len(HOSTILE_TEXT)))])
+    assert segments == [Segment(HOSTILE_TEXT, "spam")]

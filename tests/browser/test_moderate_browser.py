@@ -1,0 +1,165 @@
+"""A moderator clears a queue in real Chromium: log in, highlights, keyboard approve/reject/undo,
+hostile comment inert, webhooks received and signed. Screenshots: test-artifacts/moderate-*.png."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from api.schemas import SiteCreate
+from api.security import signature_matches
+from api.store.sites import create_moderator, create_site
+from tests.browser.conftest import ARTIFACTS, free_port
+
+pytestmark = pytest.mark.browser
+
+PLUG = "My car insurance is currently only $25/month (from Insurance Panda) and renter's only $15/month (from Eagle)."
+FOUNDING_TEXT = (
+    "Both parties have been useless on North Korea for decades and this outage proves nobody has a plan. "
+    + PLUG
+    + " Anyway, sanctions clearly aren't working and someone should admit it."
+)
+HOSTILE_TEXT = "Nice post <script>alert(1)</script><img src=x onerror=alert(2)> visit cheap-pills.example now!"
+TOXIC_TEXT = "You are an idiot and a moron, nobody wants to read your garbage."
+ARTICLE = {
+    "id": "nk-outage",
+    "title": "North Korea's internet goes dark",
+    "body": "North Korea lost its connection to the internet on Monday. Analysts debated a cyber attack.",
+}
+
+
+class _Hooks(BaseHTTPRequestHandler):
+    received: list[tuple[bytes, str]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.received.append((body, self.headers.get("x-moderato-signature", "")))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+@pytest.fixture
+def webhook_receiver():
+    _Hooks.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _Hooks)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hooks", _Hooks.received
+    server.shutdown()
+    server.server_close()
+
+
+def _seed(live_server, webhook_url):
+    with live_server.db.write_session() as session:
+        created = create_site(session=session, site_in=SiteCreate(name="daily-planet", webhook_url=webhook_url))
+        labels = ("spam", "toxicity", "off_topic")
+        created.site.policy_overrides = {label: {"hold": 0.45, "reject": 1.0} for label in labels}
+        session.add(created.site)
+        _, secret = create_moderator(session=session, site_name="daily-planet", name="ada")
+    headers = {"Authorization": f"Bearer {created.api_key}"}
+    ids = {}
+    with httpx.Client(base_url=live_server.base_url, headers=headers) as client:
+        for name, text, author in (
+            ("founding", FOUNDING_TEXT, "Sam"),
+            ("toxic", TOXIC_TEXT, "Troll"),
+            ("hostile", HOSTILE_TEXT, "<b>Mallory</b>"),
+        ):
+            body = {"comment": {"id": name, "text": text, "author": {"name": author}}, "article": ARTICLE}
+            response = client.post("/v1/moderate", json=body)
+            assert response.status_code == 200, response.text
+            assert response.json()["status"] == "pending"
+            ids[name] = response.json()["id"]
+    return created, secret, ids
+
+
+def _row(page, comment_id):
+    return page.locator(f"#comment-{comment_id}")
+
+
+def test_moderator_clears_the_queue_with_the_keyboard(live_server, browser_page, webhook_receiver):
+    page = browser_page
+    hook_url, received = webhook_receiver
+    created, secret, ids = _seed(live_server, hook_url)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    console_errors: list[str] = []
+    page.on("console", lambda msg: console_errors.append(msg.text) if msg.type == "error" else None)
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(r.url) if r.status >= 400 and "favicon" not in r.url else None)
+
+    # Log in.
+    page.goto(live_server.base_url + "/moderate")
+    assert page.url.endswith("/moderate/login")
+    page.fill("#secret", secret)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/moderate")
+    assert page.locator("article.comment").count() == 3
+    assert page.locator('[data-count="pending"]').text_content() == "3"
+
+    # The founding comment shows its evidence highlighted inside the text.
+    founding = _row(page, ids["founding"])
+    marks = founding.locator("mark.evidence")
+    assert marks.count() >= 1
+    highlighted = " ".join(marks.all_text_contents())
+    assert "Insurance Panda" in highlighted, highlighted
+    assert founding.locator(".article").text_content() == ARTICLE["title"]
+    assert founding.locator("meter").count() >= 2
+
+    # The hostile comment is text: no dialog, no element made from it, the markup shown literally.
+    hostile = _row(page, ids["hostile"])
+    assert "<script>alert(1)</script><img src=x onerror=alert(2)>" in hostile.locator(".text").text_content()
+    assert hostile.locator(".author").text_content() == "<b>Mallory</b>"
+    assert page.locator("main img, main script, main b").count() == 0
+    assert page.evaluate("document.querySelectorAll('img').length") == 0
+    page.screenshot(path=str(ARTIFACTS / "moderate-1-queue.png"), full_page=True)
+
+    # Keyboard: the first row is current; a approves it, r rejects the next, u undoes the reject.
+    rows = page.locator("article.comment")
+    first_id, second_id = rows.nth(0).get_attribute("data-id"), rows.nth(1).get_attribute("data-id")
+    assert "current" in (rows.nth(0).get_attribute("class") or "")
+    page.keyboard.press("a")
+    page.wait_for_selector(f'#comment-{first_id}[data-status="approved"]')
+    page.wait_for_selector(f"#comment-{second_id}.current")
+    page.keyboard.press("r")
+    page.wait_for_selector(f'#comment-{second_id}[data-status="rejected"]')
+    assert page.locator('[data-count="pending"]').text_content() == "1"
+    assert page.locator('[data-count="rejected"]').text_content() == "1"
+    page.screenshot(path=str(ARTIFACTS / "moderate-2-decided.png"), full_page=True)
+    page.keyboard.press("u")
+    page.wait_for_selector(f'#comment-{second_id}[data-status="pending"]')
+    assert page.locator('[data-count="pending"]').text_content() == "2"
+    page.keyboard.press("j")
+    page.keyboard.press("k")
+    assert "current" in (page.locator(f"#comment-{second_id}").get_attribute("class") or "")
+    page.screenshot(path=str(ARTIFACTS / "moderate-3-undone.png"), full_page=True)
+
+    # A reload shows the stored state: the approved one left the pending queue.
+    page.reload()
+    assert page.locator("article.comment").count() == 2
+    assert page.locator(f"#comment-{first_id}").count() == 0
+    assert dialogs == [] and failed == [], "nothing ran, nothing loaded from the hostile markup"
+    assert [e for e in console_errors if "favicon" not in e and "404" not in e] == []
+
+    # The server agrees, history says who, and the platform got signed webhooks for each decision.
+    with httpx.Client(base_url=live_server.base_url, headers={"Authorization": f"Bearer {secret}"}) as client:
+        history = client.get(f"/v1/comments/{second_id}/history").json()
+        assert [(d["action"], d["moderator_name"]) for d in history["decisions"]] == [
+            ("reject", "ada"),
+            ("reopen", "ada"),
+        ]
+        assert client.get(f"/v1/comments/{first_id}").status_code == 401, "comment reads need the site key"
+    import time
+
+    deadline = time.monotonic() + 10
+    while len(received) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    statuses = [json.loads(body)["status"] for body, _ in received]
+    assert sorted(statuses) == ["approved", "pending", "rejected"]
+    assert all(signature_matches(created.webhook_secret, body, sig) for body, sig in received)
