@@ -97,7 +97,8 @@ class BundleReloader:
                 return ReloadResult(previous, previous, promoted, changed=False)
             path = bundle_dir(self.settings, promoted)
             engine = self.moderation.engine
-            if engine is not None and engine.bundle.path.resolve() == path.resolve():
+            # Nothing promoted yet: keep whatever the lifespan loaded (the packaged bundle in production).
+            if engine is not None and (promoted is None or engine.bundle.path.resolve() == path.resolve()):
                 self._seen, self._failed = promoted, None
                 return ReloadResult(previous, previous, promoted, changed=False)
             try:
