@@ -94,9 +94,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from classifier.batch import score_stream
-
     from classifier import Engine
+    from classifier.batch import score_stream
 
     engine = Engine.load(args.bundle)
     infile = open(args.input, encoding="utf-8") if args.input not in (None, "-") else sys.stdin  # noqa: SIM115
@@ -313,6 +312,7 @@ def _models_list(args: argparse.Namespace) -> int:
     from api.reload import DEFAULT_VERSION
     from api.store.bundles import promoted_version, promotion_history
     from classifier.bundle import DEFAULT_BUNDLE_DIR, read_manifest
+    from classifier.errors import BundleError
 
     settings = _settings()
     current, history = _run_store(lambda s: (promoted_version(session=s), promotion_history(session=s)))
@@ -320,8 +320,12 @@ def _models_list(args: argparse.Namespace) -> int:
         print(f"note: MODERATO_BUNDLE={settings.bundle} pins the service to that bundle")
     promoted_at = {row.version: row.promoted_at for row in history}
     print(f"  {'VERSION':<22} {'CREATED':<26} {'ROWS':>7} {'FEEDBACK':>8}  STATUS")
-    packaged = read_manifest(DEFAULT_BUNDLE_DIR)
-    lines = [(DEFAULT_VERSION, packaged, {})] + _bundle_rows(settings)
+    try:
+        packaged = read_manifest(DEFAULT_BUNDLE_DIR)
+    except BundleError:
+        packaged = {"version": "missing"}
+    lines: list[tuple[str, dict[str, Any], dict[str, Any]]] = [(DEFAULT_VERSION, packaged, {})]
+    lines += _bundle_rows(settings)
     for version, manifest, gate in lines:
         marker = "*" if version == (current or DEFAULT_VERSION) else " "
         rows = manifest.get("rows", {})

@@ -25,6 +25,7 @@ from classifier.text import (
     IS_LINK,
     PRICE,
     PRICE_BOAST,
+    PRICE_RISE,
     SHORT_LINK,
     URL,
     Normalized,
@@ -103,6 +104,7 @@ _SIGNAL_FEATURES = (
     ("s:price", PRICE),
     ("s:link", URL),
     ("s:price_boast", PRICE_BOAST),
+    ("s:price_rise", PRICE_RISE),
     ("s:attribution", ATTRIBUTION),
 )
 _UPPER = re.compile(r"[A-Z]")

@@ -36,6 +36,8 @@ FEEDBACK = "feedback"
 #: Share of each label's newest feedback kept out of training to judge the candidate.
 HOLDOUT_FRACTION = 0.2
 DEFAULT_TOLERANCE = 0.005
+#: Fewer positives than this in a dev set: the label's ROC AUC there is too noisy to gate on.
+MIN_POSITIVES = 20
 
 
 def feedback_label(example: Example) -> str:
@@ -159,14 +161,18 @@ def compare(
     candidate: dict[str, DatasetResult],
     *,
     tolerance: float = DEFAULT_TOLERANCE,
+    min_positives: int = MIN_POSITIVES,
 ) -> Gate:
     """Promote only if no label's ROC AUC drops by more than `tolerance` on any dev set, and the
-    held-back feedback slice improves."""
+    held-back feedback slice improves. A label with fewer than `min_positives` positive rows in a
+    set is shown but not gated there (its ROC AUC moves by more than the tolerance on noise alone)."""
     drops = []
     for dataset, result in candidate.items():
         if dataset == FEEDBACK:
             continue
-        for label in result.labels:
+        for label, label_result in result.labels.items():
+            if label_result.positives < min_positives:
+                continue
             before, after = _auc(current, dataset, label), _auc(candidate, dataset, label)
             if before is None or after is None:
                 continue

@@ -248,6 +248,11 @@ PRICE_BOAST = re.compile(
     r"(?<!from )\b(?:only|just|as low as|as little as|down to|now)\s+[$€£]?\s?\d[\d,.]*\s?"
     r"(?:/|a |an |per )?\s?(?:month|mo|year|yr|week|wk|day|hour|hr)\b"
 )
+# A price that went UP ("up to $450/month from just $200", "went up to £90"): a complaint, not a boast.
+PRICE_RISE = re.compile(
+    r"\b(?:up to|up from|risen to|rose to|went up|gone up|goes up|increased|jumped|doubled|tripled|hiked|climbed|"
+    r"more than doubled)\b[^.!?]{0,40}?[$€£]?\d|\bfrom (?:just |only )?[$€£]?\d[\d,.]*[^.!?]{0,20}? to [$€£]?\d"
+)
 # A source named in passing: "(from Eagle)", "(via SwiftCover)", "thanks to LoanBridge".
 ATTRIBUTION = re.compile(r"\((?:from|via|with|through|thanks to|at|by)\s+[^()]{2,40}\)|\bthanks to [a-z0-9]")
 PROMO = re.compile(

@@ -51,6 +51,7 @@ from classifier.retraining import (
     DEFAULT_TOLERANCE,
     FEEDBACK,
     HOLDOUT_FRACTION,
+    MIN_POSITIVES,
     Gate,
     compare,
     evaluate_all,
@@ -83,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--force", action="store_true", help="promote even if the gate refuses (or nothing is new)")
     parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, help="largest ROC AUC drop allowed")
+    parser.add_argument(
+        "--min-positives", type=int, default=MIN_POSITIVES, help="labels with fewer dev positives are not gated"
+    )
     parser.add_argument("--holdout", type=float, default=HOLDOUT_FRACTION, help="share of newest feedback held back")
     parser.add_argument("--feedback-weight", type=float, default=3.0, help="weight of feedback rows in the spam head")
     parser.add_argument("--corpora", type=Path, default=default_corpora_dir(), help="shared corpora directory")
@@ -110,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args, Settings())
     except (ClassifierError, SQLAlchemyError, OSError, ValueError) as exc:
-        print(f"retrain: error: {type(exc).__name__}: {exc}; current bundle kept", flush=True)
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        print(f"retrain: error: {type(exc).__name__}: {first_line}; current bundle kept", flush=True)
         return ERROR
 
 
@@ -186,7 +191,9 @@ def _retrain(args: argparse.Namespace, settings: Settings, db: Database, progres
         if current is not None and current_results is not None:
             progress(f"current {current.version} evaluated")
             print(side_by_side(current_results, candidate_results, names=(current.version, version)), flush=True)
-            gate = compare(current_results, candidate_results, tolerance=args.tolerance)
+            gate = compare(
+                current_results, candidate_results, tolerance=args.tolerance, min_positives=args.min_positives
+            )
         else:
             gate = Gate(promote=True, reasons=["no usable current bundle to compare with"])
         if args.force and not gate.promote:
