@@ -59,6 +59,8 @@ class TrainParams:
     # Target ham false-positive rate at the reject threshold, on the validation slice. Off-topic
     # alone should rarely refuse a comment outright, so its target is stricter.
     reject_fpr: dict[str, float] = field(default_factory=lambda: {"spam": 0.004, "toxicity": 0.004, "off_topic": 0.0})
+    # Off-topic alone refuses a comment only when nearly certain; below that a person looks.
+    reject_floor: dict[str, float] = field(default_factory=lambda: {"off_topic": 0.95})
     hold_fpr_cap: float = 0.05  # the hold threshold never lets more ham than this through to the queue
     max_iter: int = 2000
 
@@ -371,6 +373,7 @@ def train_bundle(
         if name in LABELS:
             groups = np.array([val[k].source for k in idx])
             hold, reject, extra = tune_thresholds(p, y, groups, params, reject_fpr=params.reject_fpr[name])
+            reject = max(reject, params.reject_floor.get(name, 0.0))
             thresholds[name] = {"hold": hold, "reject": reject}
             entry.update(extra)
         metrics["validation"][name] = entry

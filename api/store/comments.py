@@ -237,20 +237,25 @@ def verdict_public(comment: Comment) -> VerdictPublic:
     )
 
 
+def author_public(comment: Comment) -> AuthorPublic | None:
+    """The author fields a client may see; None once the comment was erased (privacy request)."""
+    if comment.erased_at is not None:
+        return None
+    return AuthorPublic(
+        name=comment.author_name,
+        email=comment.author_email,
+        url=comment.author_url,
+        ip=comment.author_ip,
+        user_agent=comment.author_user_agent,
+    )
+
+
 def comment_public(*, session: Session, comment: Comment) -> CommentPublic:
     article_ref = comment.article_ref
     if article_ref is None and comment.article_id is not None:
         article = session.get(Article, comment.article_id)
         article_ref = article.external_id if article else None
-    author = None
-    if comment.erased_at is None:
-        author = AuthorPublic(
-            name=comment.author_name,
-            email=comment.author_email,
-            url=comment.author_url,
-            ip=comment.author_ip,
-            user_agent=comment.author_user_agent,
-        )
+    author = author_public(comment)
     return CommentPublic(
         **verdict_public(comment).model_dump(),
         parent_id=comment.parent_id,

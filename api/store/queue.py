@@ -27,7 +27,6 @@ from sqlmodel import Session, col, select
 from api.errors import InvalidRequest, ModeratoError
 from api.schemas import (
     Article,
-    AuthorPublic,
     BulkDecisionError,
     BulkDecisionResult,
     Comment,
@@ -39,7 +38,7 @@ from api.schemas import (
     QueueItem,
     QueuePage,
 )
-from api.store.comments import comment_public, find_comment, verdict_public
+from api.store.comments import author_public, comment_public, find_comment, verdict_public
 from api.store.decisions import decision_history, decision_public, record_decision
 
 DEFAULT_LIMIT = 50
@@ -144,15 +143,7 @@ def _cursor_for(sort: str, comment: Comment) -> str:
 
 
 def queue_item(comment: Comment, article: Article | None) -> QueueItem:
-    author = None
-    if comment.erased_at is None:
-        author = AuthorPublic(
-            name=comment.author_name,
-            email=comment.author_email,
-            url=comment.author_url,
-            ip=comment.author_ip,
-            user_agent=comment.author_user_agent,
-        )
+    author = author_public(comment)
     return QueueItem(
         **verdict_public(comment).model_dump(),
         parent_id=comment.parent_id,
