@@ -30,6 +30,7 @@ from classifier.text import (
     URL,
     Normalized,
     normalize,
+    price_moves,
     sentence_spans,
     word_spans,
 )
@@ -132,11 +133,13 @@ def analyze_normalized(normalized: Normalized) -> Analysis:
     if sentences:
         # File each signal match under the sentence it starts in.
         starts = [s for s, _ in spans]
-        for name, pattern in _SIGNAL_FEATURES:
-            for match in pattern.finditer(text):
-                extra = sentences[max(bisect_right(starts, match.start()) - 1, 0)].extra
-                if name not in extra:
-                    extra.append(name)
+        found = [(m.start(), name) for name, pattern in _SIGNAL_FEATURES for m in pattern.finditer(text)]
+        if "$" in text or "£" in text or "€" in text:
+            found.extend(price_moves(text))
+        for position, name in found:
+            extra = sentences[max(bisect_right(starts, position) - 1, 0)].extra
+            if name not in extra:
+                extra.append(name)
     original = normalized.original
     letters = len(_LETTER.findall(original)) or 1
     caps = len(_UPPER.findall(original)) / letters

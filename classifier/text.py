@@ -38,6 +38,8 @@ _LEET_TOKEN = re.compile(r"(?<![\w@$])(?=[a-z0-9@$]*[0-9@$])[a-z0-9@$]*[a-z][a-z
 _LEET_INNER = re.compile(r"[a-z][0134578$]+[a-z]|^[a-z]{2,}[0134578]{2,}$")
 # Three or more single letters separated by the same spacer: "v i a g r a", "c-a-s-i-n-o", "f.r.e.e".
 _SPACED = re.compile(r"\b[a-z](?:(?P<sep>[ .\-_*]{1,2})[a-z])(?:(?P=sep)[a-z])+\b")
+# Spaced-out domains: "p h a r m a e a s y . b i z" (single letters, a spaced dot before the TLD).
+_SPACED_DOMAIN = re.compile(r"\b[a-z](?: [a-z]){2,} ?\. ?[a-z](?: [a-z]){1,3}\b")
 # "example dot com", "example (dot) net", "example[.]org".
 _DOT_WORD = re.compile(
     r"\s*(?:\(dot\)|\[dot\]|\[\.\]|\(\.\)|\bdot\b)\s*"
@@ -148,6 +150,9 @@ def normalize(original: str) -> Normalized:
     def _ensure() -> list[int]:
         return list(range(len(text))) if offsets is None else offsets
 
+    if _SPACED_DOMAIN.search(text):
+        text, offsets, changed = _substitute(text, _ensure(), _SPACED_DOMAIN, lambda m: m.group(0).replace(" ", ""))
+        obfuscated |= changed
     if _SPACED.search(text):
         text, offsets, changed = _substitute(text, _ensure(), _SPACED, _collapse_spaced)
         obfuscated |= changed
@@ -190,9 +195,7 @@ _SENTENCE_BREAK = re.compile(r"(?<=[.!?…])[\"')\]]*\s+|\n+|\s+[-–—|]{1,2}\
 # A bare domain ("incmedia.org", "ketocoffee.store/deal"): labels of two or more characters, so
 # "e.g." or "u.s." are not domains.
 _DOMAIN = r"[a-z0-9][a-z0-9-]+(?:\.[a-z0-9-]{2,})*\.[a-z]{2,10}\b(?:/[^\s)\]]*)?"
-_WORD = re.compile(
-    rf"https?://\S+|www\.\S+|{_DOMAIN}|[a-z0-9]+(?:['’][a-z]+)*|[$€£¥]\d[\d,.]*|[^\sa-z0-9]"
-)
+_WORD = re.compile(rf"https?://\S+|www\.\S+|{_DOMAIN}|[a-z0-9]+(?:['’][a-z]+)*|[$€£¥]\d[\d,.]*|[^\sa-z0-9]")
 IS_LINK = re.compile(rf"https?://\S+|www\.\S+|{_DOMAIN}")
 
 
@@ -251,8 +254,31 @@ PRICE_BOAST = re.compile(
 # A price that went UP ("up to $450/month from just $200", "went up to £90"): a complaint, not a boast.
 PRICE_RISE = re.compile(
     r"\b(?:up to|up from|risen to|rose to|went up|gone up|goes up|increased|jumped|doubled|tripled|hiked|climbed|"
-    r"more than doubled)\b[^.!?]{0,40}?[$€£]?\d|\bfrom (?:just |only )?[$€£]?\d[\d,.]*[^.!?]{0,20}? to [$€£]?\d"
+    r"more than doubled)\b[^.!?]{0,40}?[$€£]?\d"
 )
+# "from $142 a month to $47" / "pay $40 instead of $95": which way the price moved tells a
+# complaint (up) from a switching testimonial (down).
+_FROM_TO = re.compile(
+    r"\bfrom (?:just |only |about |around )?[$€£]?\s?(\d[\d,]*(?:\.\d+)?)[^.!?]{0,30}? to [$€£]?\s?(\d[\d,]*(?:\.\d+)?)"
+)
+_INSTEAD = re.compile(r"[$€£]\s?(\d[\d,]*(?:\.\d+)?)[^.!?]{0,25}? instead of [$€£]?\s?(\d[\d,]*(?:\.\d+)?)")
+
+
+def price_moves(text: str) -> list[tuple[int, str]]:
+    """(position, "s:price_drop" | "s:price_rise") for every from-to or instead-of price pair."""
+    moves = []
+    for pattern, new_first in ((_FROM_TO, False), (_INSTEAD, True)):
+        for match in pattern.finditer(text):
+            try:
+                first, second = (float(g.replace(",", "")) for g in match.groups())
+            except ValueError:
+                continue
+            old, new = (second, first) if new_first else (first, second)
+            if new != old:
+                moves.append((match.start(), "s:price_drop" if new < old else "s:price_rise"))
+    return moves
+
+
 # A source named in passing: "(from Eagle)", "(via SwiftCover)", "thanks to LoanBridge".
 ATTRIBUTION = re.compile(r"\((?:from|via|with|through|thanks to|at|by)\s+[^()]{2,40}\)|\bthanks to [a-z0-9]")
 PROMO = re.compile(

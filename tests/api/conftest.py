@@ -77,6 +77,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         yield url
         return
     if not POSTGRES_URL:
+        if os.environ.get("CI"):
+            pytest.fail("MODERATO_TEST_POSTGRES_URL not set: .ci/run should have started PostgreSQL")
         pytest.skip("MODERATO_TEST_POSTGRES_URL not set")
     schema = f"test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL, poolclass=NullPool)

@@ -85,8 +85,13 @@ def live_server(tmp_path: Path, tiny_bundle: Path, monkeypatch: pytest.MonkeyPat
 @pytest.fixture
 def browser_page() -> Iterator[object]:
     if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"Chromium not found at {CHROMIUM}: .ci/run should have installed it")
         pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    if os.environ.get("CI"):
+        from playwright import sync_api  # in CI a missing Playwright is a failure, not a skip
+    else:
+        sync_api = pytest.importorskip("playwright.sync_api")
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
