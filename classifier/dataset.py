@@ -261,7 +261,7 @@ def splice_spam(
     Built at training time from `train` rows only and never written to disk.
     """
     rng = random.Random(seed)
-    out = []
+    out: list[Example] = []
     if not hams or not spams:
         return out
     for _ in range(n):

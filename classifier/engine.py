@@ -10,6 +10,7 @@ the same numbers as the scikit-learn objects.
 from __future__ import annotations
 
 import math
+import multiprocessing
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -75,7 +76,9 @@ class VectorSpace:
         first[0] = True
         np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
         starts = np.flatnonzero(first)
-        counts = np.diff(starts, append=len(ordered))
+        counts = np.empty(len(starts), dtype=np.intp)
+        counts[:-1] = starts[1:] - starts[:-1]
+        counts[-1] = len(ordered) - starts[-1]
         unique = ordered[starts]
         values = (1.0 + np.log(counts)) * self.idf[unique]
         norm = math.sqrt(float(values @ values))
@@ -416,10 +419,27 @@ class Engine:
         return [(s, e) for s, e in merged]
 
     def assess_batch(
-        self, items: Sequence[tuple[str, Article | None]], *, policy: Policy | None = None
+        self, items: Sequence[tuple[str, Article | None]], *, policy: Policy | None = None, processes: int = 1
     ) -> list[Assessment]:
-        """Score many comments (articles are vectorised once each thanks to the article cache)."""
-        return [self.assess(text, article, policy=policy) for text, article in items]
+        """Score many comments, in order (articles are vectorised once each thanks to the article cache).
+
+        `processes > 1` splits a large batch over forked worker processes that share this engine's
+        memory (nothing is pickled but the comments and the results). Only for single-threaded
+        callers such as batch scripts: forking a process that runs other threads (a web server) is
+        unsafe, so the service never passes it.
+        """
+        if processes <= 1 or len(items) < 200 * processes:
+            return [self.assess(text, article, policy=policy) for text, article in items]
+        global _BATCH
+        _BATCH = (self, policy)
+        chunk = -(-len(items) // (processes * 4))
+        chunks = [list(items[i : i + chunk]) for i in range(0, len(items), chunk)]
+        try:
+            with multiprocessing.get_context("fork").Pool(processes) as pool:
+                parts = pool.map(_assess_chunk, chunks)
+        finally:
+            _BATCH = None
+        return [a for part in parts for a in part]
 
     def redecide(self, assessment: Assessment, policy: Policy) -> Assessment:
         """Apply another policy to stored scores without scoring again (sites change thresholds)."""
@@ -433,3 +453,13 @@ class Engine:
             assessment.model_version,
             assessment.evidence,
         )
+
+
+_BATCH: tuple[Engine, Policy | None] | None = None
+
+
+def _assess_chunk(items: list[tuple[str, Article | None]]) -> list[Assessment]:
+    """Worker side of `Engine.assess_batch(processes=N)`: the engine came with the fork."""
+    assert _BATCH is not None
+    engine, policy = _BATCH
+    return [engine.assess(text, article, policy=policy) for text, article in items]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")  # files only; no display on servers
 import matplotlib.pyplot as plt  # noqa: E402
@@ -67,7 +68,7 @@ def plot_curves(results: dict[str, DatasetResult], out: Path) -> list[Path]:
         fig, axes = plt.subplots(1, len(matrices), figsize=(2.6 * len(matrices), 2.6), squeeze=False)
         for ax, (label, matrix) in zip(axes[0], matrices.items(), strict=True):
             ax.imshow(matrix, cmap="Blues")
-            for (i, j), value in __import__("numpy").ndenumerate(matrix):
+            for (i, j), value in np.ndenumerate(matrix):
                 ax.text(j, i, str(value), ha="center", va="center", fontsize=8)
             ax.set_title(label, fontsize=8)
             ax.set_xticks([0, 1], ["pred 0", "pred 1"], fontsize=7)

@@ -400,7 +400,7 @@ def train_bundle(
                 f1s = []
                 for raw, flagged, gold in prepared:
                     spans = engine.toxic_word_spans(raw, gate=gate, word=word) if flagged else []
-                    predicted = set()
+                    predicted: set[int] = set()
                     for s, t in spans:
                         o_start, o_end = raw.analysis.normalized.to_original(s, t)
                         predicted.update(range(o_start, o_end))

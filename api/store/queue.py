@@ -114,6 +114,7 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
 
 
 def _after_cursor(sort: str, key: Any, comment_id: int) -> ColumnElement[bool]:
+    column: Any
     if sort == "score":
         column, descending = col(Comment.max_score), True
     else:

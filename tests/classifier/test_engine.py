@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from classifier import Article, Engine, InputError
-from classifier.features import feature_list
+from classifier.features import analyze, feature_list
 
 TEXTS = [
     "Great article, thanks! Visit my blog at cheap-pills dot com for discounts",
@@ -31,7 +31,7 @@ def test_fast_path_equals_sklearn(engine):
         expected = artifact["heads"][name].decision_function(X)
         column = engine._column[name]
         for text, z in zip(TEXTS, expected, strict=True):
-            ids = engine.space.analysis_ids(__import__("classifier.features").features.analyze(text))
+            ids = engine.space.analysis_ids(analyze(text))
             unique, values = engine.space.vectorize(ids.doc)
             got = values @ engine._weights[unique, column] + engine._bias[column]
             assert got == pytest.approx(z, abs=1e-9)
@@ -102,3 +102,13 @@ def test_redecide_applies_another_policy(engine):
     a = engine.assess("Make money fast from home, DM me")
     strict = engine.redecide(a, engine.policy.with_overrides({"spam": {"hold": 0.0, "reject": 0.0}}))
     assert strict.decision == "reject" and strict.scores == a.scores
+
+
+def test_batch_over_processes_equals_one_by_one(engine):
+    items = [
+        (f"Comment number {i}: earn ${i}00 a week from home, DM me" if i % 3 else "Fair point.", None)
+        for i in range(450)
+    ]
+    parallel = engine.assess_batch(items, processes=2)
+    sequential = engine.assess_batch(items)
+    assert [a.to_dict() for a in parallel] == [a.to_dict() for a in sequential]
