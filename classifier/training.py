@@ -30,8 +30,17 @@ from sklearn.model_selection import cross_val_predict
 from classifier.bundle import Bundle, new_version, save_bundle
 from classifier.dataset import Example
 from classifier.decision import ATTRIBUTES, LABELS
-from classifier.engine import DOC_HEADS, OFF_TOPIC_FEATURES, Engine, VectorSpace, article_vector, off_topic_features
+from classifier.engine import (
+    DOC_HEADS,
+    OFF_TOPIC_FEATURES,
+    ArticleVector,
+    Engine,
+    VectorSpace,
+    article_vector,
+    off_topic_features,
+)
 from classifier.features import Analysis, analyze, identity_analyzer
+from classifier.types import Article
 
 Progress = Callable[[str], None]
 
@@ -322,13 +331,14 @@ def train_bundle(
     else:
         oof = np.zeros(len(off_idx))
     spam_doc_logits = heads["spam"].decision_function(X[off_idx]) if off_idx else np.zeros(0)
-    article_cache: dict[Any, Any] = {}
+    article_vectors: dict[Article, ArticleVector] = {}
     rows = []
     for k, i in enumerate(off_idx):
         e = fit[i]
         assert e.article is not None
-        art = article_cache.setdefault(e.article, None) or article_vector(space, e.article)
-        article_cache[e.article] = art
+        if e.article not in article_vectors:
+            article_vectors[e.article] = article_vector(space, e.article)
+        art = article_vectors[e.article]
         analysis = analyses[e.text]
         ids = space.analysis_ids(analysis)
         doc, sentence_ids = space.vectorize(ids.doc), ids.sentences
