@@ -441,19 +441,6 @@ class Engine:
             _BATCH = None
         return [a for part in parts for a in part]
 
-    def redecide(self, assessment: Assessment, policy: Policy) -> Assessment:
-        """Apply another policy to stored scores without scoring again (sites change thresholds)."""
-        verdict = decide(assessment.scores, policy)
-        reasons = tuple(assessment.evidence[label] for label in verdict.flagged if label in assessment.evidence)
-        return Assessment(
-            verdict.action,
-            assessment.scores,
-            assessment.attributes,
-            reasons,
-            assessment.model_version,
-            assessment.evidence,
-        )
-
 
 _BATCH: tuple[Engine, Policy | None] | None = None
 

@@ -8,7 +8,9 @@ MODERATO_TEST_POSTGRES_URL is set) on PostgreSQL, against a schema built by the 
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -221,3 +223,13 @@ def default_engine() -> Engine:
         return Engine.load(None)
     except BundleError as exc:
         pytest.skip(f"packaged default bundle not available: {exc}")
+
+
+def add_version(tiny_bundle: Path, settings: Settings, version: str) -> Path:
+    """A copy of the tiny bundle under the data directory, renamed `version` (same artifact)."""
+    out = settings.bundles_dir / version
+    shutil.copytree(tiny_bundle, out)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    manifest["version"] = version
+    (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return out

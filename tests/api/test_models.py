@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from api.store.bundles import promoted_version, promotion_history, record_promot
 from api.store.comments import erase_comment
 from api.store.decisions import record_decision
 from api.store.feedback import feedback_examples
-from tests.api.conftest import auth, moderate_body
+from tests.api.conftest import add_version, auth, moderate_body
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
@@ -30,15 +29,6 @@ def env(monkeypatch, database_url, tmp_path, db):
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("MODERATO_DATA_DIR", str(tmp_path))
     return Settings()
-
-
-def add_version(tiny_bundle: Path, settings: Settings, version: str) -> Path:
-    out = settings.bundles_dir / version
-    shutil.copytree(tiny_bundle, out)
-    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    manifest["version"] = version
-    (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    return out
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -16,20 +14,10 @@ from api.db import Database
 from api.main import create_app
 from api.store.bundles import record_promotion
 from classifier import Engine
-from tests.api.conftest import auth, make_settings, moderate_body
+from tests.api.conftest import add_version, auth, make_settings, moderate_body
 
 TOKEN = "operator-token-0123456789"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def add_version(tiny_bundle: Path, settings: Settings, version: str) -> Path:
-    """A copy of the tiny bundle under the data directory, renamed `version` (same artifact)."""
-    out = settings.bundles_dir / version
-    shutil.copytree(tiny_bundle, out)
-    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    manifest["version"] = version
-    (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    return out
 
 
 def promote(db: Database, version: str) -> None:

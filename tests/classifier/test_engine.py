@@ -98,12 +98,6 @@ def test_toxicity_spans_point_at_the_insult(engine):
     assert np.isfinite(a.scores["toxicity"])
 
 
-def test_redecide_applies_another_policy(engine):
-    a = engine.assess("Make money fast from home, DM me")
-    strict = engine.redecide(a, engine.policy.with_overrides({"spam": {"hold": 0.0, "reject": 0.0}}))
-    assert strict.decision == "reject" and strict.scores == a.scores
-
-
 def test_batch_over_processes_equals_one_by_one(engine):
     items = [
         (f"Comment number {i}: earn ${i}00 a week from home, DM me" if i % 3 else "Fair point.", None)
