@@ -23,7 +23,7 @@ import numpy as np
 from classifier.bundle import Bundle, load_bundle
 from classifier.decision import ATTRIBUTES, Policy, decide
 from classifier.errors import IncompatibleBundle, InputError
-from classifier.features import Analysis, analyze, analyze_normalized
+from classifier.features import Analysis, analyze, analyze_normalized, article_words
 from classifier.text import normalize, signals
 from classifier.types import Article, Assessment, Reason, Span
 
@@ -31,6 +31,7 @@ MAX_CHARS = 100_000  # the engine's own guard; the API enforces its tighter limi
 
 #: Heads scored on the whole comment, in the column order of the weight matrix.
 DOC_HEADS: tuple[str, ...] = ("spam", "spam_sentence", "toxicity", *ATTRIBUTES, "off_topic_text", "toxic_span_gate")
+SPAN_REFERENCE_CHARS = 200  # comment length at which the toxic-word cut is exactly `word`
 MIN_SENTENCE_WORDS = 3  # shorter fragments ("!!!", "lol") are too small to judge as plugs on their own
 
 _STOP = frozenset(
@@ -40,6 +41,12 @@ _STOP = frozenset(
     "only about into over after before again more most some any all such own same other out up down off once why "
     "how when where while because until during each few both nor s t don now said says".split()
 )
+
+
+def log_sigmoid(z: float) -> float:
+    """log(sigmoid(z)) without overflow: an attribute is (roughly) P(toxic) * P(attribute | toxic),
+    so calibration adds the log of the toxicity probability rather than its logit."""
+    return -math.log1p(math.exp(-z)) if z > -30 else z
 
 
 def _sigmoid(z: float) -> float:
@@ -121,6 +128,7 @@ class ArticleVector:
     values: np.ndarray
     stems: frozenset[str]
     title_stems: frozenset[str]
+    words: frozenset[str]  # every word, lower-cased (for brands the article does not mention)
 
 
 def content_stems(text: str) -> list[str]:
@@ -154,6 +162,7 @@ def article_vector(space: VectorSpace, article: Article) -> ArticleVector:
         values,
         frozenset(content_stems(normalize(text).text)),
         frozenset(content_stems(normalize(article.title).text)),
+        article_words(article.title, article.body),
     )
 
 
@@ -227,14 +236,15 @@ class Engine:
         span_head = heads["toxic_span"]
         self._span_weights = span_head.coef_[0].astype(np.float64)
         self._span_bias = float(span_head.intercept_[0])
-        # name -> (a, b, c): p = sigmoid(a * logit + b + c * toxicity_logit). Attributes lean on the
-        # toxicity logit (c != 0) because their own positives are few; other labels have c = 0.
+        # name -> (a, b, c): p = sigmoid(a * logit + b + c * log sigmoid(toxicity_logit)). Attributes
+        # lean on toxicity (c != 0) because their own positives are few; other labels have c = 0.
         self._calibration: dict[str, tuple[float, float, float]] = artifact["calibration"]
         stacker = artifact["off_topic_stacker"]
         self._off_topic_coef = stacker.coef_[0].astype(np.float64)
         self._off_topic_bias = float(stacker.intercept_[0])
         self.span_gate = float(artifact["spans"]["gate"])
         self.span_word = float(artifact["spans"]["word"])
+        self.span_length = float(artifact["spans"]["length"])
         self._articles: OrderedDict[tuple[str, str], ArticleVector] = OrderedDict()
         self.policy: Policy = bundle.policy
         self.version: str = bundle.version
@@ -252,7 +262,7 @@ class Engine:
 
     def _calibrated(self, name: str, logit: float, toxicity_logit: float = 0.0) -> float:
         a, b, c = self._calibration[name]
-        return _sigmoid(a * logit + b + c * toxicity_logit)
+        return _sigmoid(a * logit + b + c * log_sigmoid(toxicity_logit)) if c else _sigmoid(a * logit + b)
 
     def article_vector(self, article: Article) -> ArticleVector:
         """The article's vector from a small LRU cache (the engine is shared by threads: locked)."""
@@ -292,7 +302,8 @@ class Engine:
             raise InputError(f"comment text longer than {MAX_CHARS} characters", field="text")
         if article is not None and not isinstance(article, Article):
             raise InputError("article must be an Article", field="article")
-        analysis = analyze_normalized(normalize(text))
+        article_vec = self.article_vector(article) if article is not None and not article.is_empty else None
+        analysis = analyze_normalized(normalize(text), article_vec.words if article_vec is not None else None)
         ids = self.space.analysis_ids(analysis)
         doc = self.space.vectorize(ids.doc)
         doc_logits = doc[1] @ self._weights[doc[0]] + self._bias
@@ -314,14 +325,14 @@ class Engine:
         logits = {name: float(doc_logits[self._column[name]]) for name in ("toxicity", "toxic_span_gate", *ATTRIBUTES)}
         logits["spam"] = max([float(doc_logits[spam_col]), *sentence_logits])
         features = None
-        if article is not None and not article.is_empty:
+        if article_vec is not None:
             features = off_topic_features(
                 analysis,
                 doc,
                 sentence_vectors,
                 float(doc_logits[self._column["off_topic_text"]]),
                 float(doc_logits[spam_col]),
-                self.article_vector(article),
+                article_vec,
             )
             logits["off_topic"] = float(features @ self._off_topic_coef) + self._off_topic_bias
         return RawScores(analysis, logits, sentence_logits, ids, features)
@@ -379,13 +390,15 @@ class Engine:
             spans.append(self._span(analysis, sentence.start, sentence.end))
             spam_text.append(text[sentence.start : sentence.end])
         spam_signals = signals(" ".join(spam_text), obfuscated=analysis.normalized.obfuscated) if spam_text else []
+        if any("s:novel_brand" in analysis.sentences[i].extra for i in picked):
+            spam_signals.append("unmentioned_brand")
         evidence["spam"] = Reason("spam", spam_score, tuple(spans), tuple(spam_signals))
 
         # Toxicity: words whose span head fires, merged into phrases.
         toxicity = scores["toxicity"] or 0.0
         tox_spans: list[Span] = []
         if toxicity >= policy.thresholds["toxicity"].hold:
-            spans_found = self.toxic_word_spans(raw, gate=self.span_gate, word=self.span_word)
+            spans_found = self.toxic_word_spans(raw, gate=self.span_gate, word=self.span_word, length=self.span_length)
             tox_spans = [self._span(analysis, s, e) for s, e in spans_found]
         tox_signals = tuple(name for name in ATTRIBUTES if attributes[name] >= 0.5)
         evidence["toxicity"] = Reason("toxicity", toxicity, tuple(tox_spans), tox_signals)
@@ -400,13 +413,20 @@ class Engine:
             evidence["off_topic"] = Reason("off_topic", off_topic, (), tuple(off_signals))
         return evidence
 
-    def toxic_word_spans(self, raw: RawScores, *, gate: float, word: float) -> list[tuple[int, int]]:
+    def toxic_word_spans(
+        self, raw: RawScores, *, gate: float, word: float, length: float = 0.0
+    ) -> list[tuple[int, int]]:
         """Toxic phrases as normalized-text spans: none unless the comment-level gate (trained on
-        whether raters agreed on any toxic span) passes, then every word above `word`, merged."""
+        whether raters agreed on any toxic span) passes, then every word above `word`, merged.
+
+        In a longer comment raters mark different words and fewer reach agreement, so a word needs
+        more evidence there: the cut rises by `length` per e-fold of length beyond 200 characters.
+        """
         if _sigmoid(raw.logits["toxic_span_gate"]) < gate or not raw.ids.word_lengths:
             return []
         word_logits = self._word_span_logits(raw.ids)
-        cut = math.log(word / (1.0 - word))
+        chars = max(len(raw.analysis.normalized.original), SPAN_REFERENCE_CHARS / 10)
+        cut = math.log(word / (1.0 - word)) + length * math.log(chars / SPAN_REFERENCE_CHARS)
         words = [w for s in raw.analysis.sentences for w in s.words]
         text = raw.analysis.normalized.text
         merged: list[list[int]] = []

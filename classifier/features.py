@@ -21,15 +21,18 @@ from typing import NamedTuple
 
 from classifier.text import (
     ATTRIBUTION,
+    BRAND,
     CONTACT,
     IS_LINK,
     PRICE,
     PRICE_BOAST,
     PRICE_RISE,
+    RATE,
     SHORT_LINK,
     URL,
     Normalized,
     normalize,
+    plug_breaks,
     price_moves,
     sentence_spans,
     word_spans,
@@ -85,7 +88,11 @@ def word_features(word: str) -> tuple[str, ...]:
     if "." in word and IS_LINK.fullmatch(word):
         domain = word.split("//", 1)[-1].split("/", 1)[0].removeprefix("www.")
         tld = domain.rsplit(".", 1)[-1] if "." in domain else ""
-        return ("s:url", f"w:{domain}", f"s:tld_{tld}")
+        # The words a domain is made of ("kidsboost-vitamins.com": kidsboost, vitamins) say what
+        # it sells even when the domain itself was never seen in training.
+        parts = [f"w:{part}" for part in re.split(r"[-.]", domain.rsplit(".", 1)[0]) if len(part) >= 3]
+        hyphen = ["s:hyphen_domain"] if "-" in domain else []
+        return ("s:url", f"w:{domain}", f"s:tld_{tld}", *parts, *hyphen)
     if word[0] in "$€£¥":
         return ("w:__price__", f"w:{word[0]}")
     if word.isdigit():
@@ -109,6 +116,7 @@ _SIGNAL_FEATURES = (
     ("s:attribution", ATTRIBUTION),
 )
 _UPPER = re.compile(r"[A-Z]")
+_ARTICLE_WORD = re.compile(r"[a-z0-9]+")
 _LETTER = re.compile(r"[^\W\d_]")
 
 
@@ -119,10 +127,20 @@ def _bucket(value: float, edges: tuple[float, ...]) -> int:
     return len(edges)
 
 
-def analyze_normalized(normalized: Normalized) -> Analysis:
-    """Analyse text that has already been normalized (the engine's fast path)."""
+def article_words(title: str, body: str) -> frozenset[str]:
+    """The article's words, lower-cased: a brand the comment names is "unmentioned" if not among them."""
+    return frozenset(m.group(0) for m in _ARTICLE_WORD.finditer(normalize(f"{title} {body}").text))
+
+
+def analyze_normalized(normalized: Normalized, article: frozenset[str] | None = None) -> Analysis:
+    """Analyse text that has already been normalized (the engine's fast path).
+
+    With the article's words (`article_words`), a brand the comment names that the article never
+    mentions adds `s:novel_brand` to its sentence: genuine comments talk about the story's own
+    companies and people, a plug brings in its own.
+    """
     text = normalized.text
-    spans = sentence_spans(text)
+    spans = sentence_spans(text, plug_breaks(normalized))
     sentences = [SentenceFeatures(s, e, [], []) for s, e in spans]
     for sentence in sentences:
         words, extra = sentence.words, sentence.extra
@@ -136,10 +154,23 @@ def analyze_normalized(normalized: Normalized) -> Analysis:
         found = [(m.start(), name) for name, pattern in _SIGNAL_FEATURES for m in pattern.finditer(text)]
         if "$" in text or "£" in text or "€" in text:
             found.extend(price_moves(text))
+        for match in BRAND.finditer(normalized.original):
+            position = normalized.to_normalized(match.end() - 1)
+            found.append((position, "s:brand"))
+            if article is not None and match.group(0).split()[-1].lower() not in article:
+                found.append((position, "s:novel_brand"))
+        # Where a trick was undone (look-alike letters, "p-h-a-r-m-a-c-y", "dot com"): genuine
+        # comments rarely disguise words, so the sentence that does is suspect on its own.
+        found.extend((normalized.to_normalized(i), "s:obfuscated") for i in normalized.tricks)
+        found.extend((m.start(), "s:rate") for m in RATE.finditer(text))
         for position, name in found:
             extra = sentences[max(bisect_right(starts, position) - 1, 0)].extra
             if name not in extra:
                 extra.append(name)
+        for sentence in sentences:
+            extra = sentence.extra
+            if "s:brand" in extra and ("s:price" in extra or "s:rate" in extra):
+                extra.append("s:brand_price")
     original = normalized.original
     letters = len(_LETTER.findall(original)) or 1
     caps = len(_UPPER.findall(original)) / letters
@@ -155,9 +186,9 @@ def analyze_normalized(normalized: Normalized) -> Analysis:
     return Analysis(normalized, sentences, extra)
 
 
-def analyze(text: str) -> Analysis:
-    """Normalize and analyse a raw comment."""
-    return analyze_normalized(normalize(text))
+def analyze(text: str, article: frozenset[str] | None = None) -> Analysis:
+    """Normalize and analyse a raw comment (`article`: its article's words, see `article_words`)."""
+    return analyze_normalized(normalize(text), article)
 
 
 def feature_list(text: str) -> list[str]:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 # Characters that render as nothing (zero-width space/joiners, BOM, soft hyphen, word joiner...).
@@ -40,10 +41,13 @@ _LEET_INNER = re.compile(r"[a-z][0134578$]+[a-z]|^[a-z]{2,}[0134578]{2,}$")
 _SPACED = re.compile(r"\b[a-z](?:(?P<sep>[ .\-_*]{1,2})[a-z])(?:(?P=sep)[a-z])+\b")
 # Spaced-out domains: "p h a r m a e a s y . b i z" (single letters, a spaced dot before the TLD).
 _SPACED_DOMAIN = re.compile(r"\b[a-z](?: [a-z]){2,} ?\. ?[a-z](?: [a-z]){1,3}\b")
-# "example dot com", "example (dot) net", "example[.]org".
+# "example dot com", "example (dot) net", "example[.]org", "example . com".
 _DOT_WORD = re.compile(
     r"\s*(?:\(dot\)|\[dot\]|\[\.\]|\(\.\)|\bdot\b)\s*"
-    r"(?=(?:com|net|org|io|co|xyz|info|biz|ru|me|ly|app|shop|site|online|store|link|top|us|uk|cc|tk|gg)\b)"
+    r"(?=(?:com|net|org|io|co|xyz|info|biz|ru|me|ly|app|shop|site|online|store|link|top|us|uk|cc|tk|gg"
+    r"|ca|au|nz|ie|de|eu|in|tv|live|club|market|finance)\b)"
+    # a spaced dot only before the commonest endings ("ended . Me and you" is no domain)
+    r"|(?<=[a-z0-9])\s+\.\s*(?=(?:com|net|org|co\.uk|io|info|biz)\b)"
 )
 _HTML_BITS = re.compile(r"<\s*br\s*/?\s*>|&(?:#\d+|#x[0-9a-f]+|[a-z]+);", re.IGNORECASE)
 
@@ -60,6 +64,11 @@ class Normalized:
     text: str
     offsets: tuple[int, ...] | None  # None: identity mapping (plain ASCII that needed no change)
     obfuscated: bool
+    tricks: tuple[int, ...] = ()  # original indices where an obfuscation was undone
+
+    def to_normalized(self, position: int) -> int:
+        """The normalized index of an original character (the first one it became)."""
+        return position if self.offsets is None else bisect_left(self.offsets, position)
 
     def to_original(self, start: int, end: int) -> tuple[int, int]:
         """Map a normalized [start, end) to the original string's [start, end)."""
@@ -73,18 +82,19 @@ class Normalized:
 
 def _substitute(
     text: str, offsets: list[int], pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str]
-) -> tuple[str, list[int], bool]:
-    """Apply a regex substitution while carrying the offset map along."""
+) -> tuple[str, list[int], list[int]]:
+    """Apply a regex substitution while carrying the offset map along; also returns the original
+    index of every substitution made (empty when nothing changed)."""
     pieces: list[str] = []
     new_offsets: list[int] = []
     last = 0
-    changed = False
+    changed: list[int] = []
     for match in pattern.finditer(text):
         start, end = match.span()
         replacement = repl(match)
         if replacement == match.group(0):
             continue
-        changed = True
+        changed.append(offsets[start] if start < len(offsets) else offsets[-1])
         pieces.append(text[last:start])
         new_offsets.extend(offsets[last:start])
         pieces.append(replacement)
@@ -96,10 +106,10 @@ def _substitute(
             new_offsets.append(offsets[start + min(width - 1, round(k * (width - 1) / last_k))])
         last = end
     if not changed:
-        return text, offsets, False
+        return text, offsets, changed
     pieces.append(text[last:])
     new_offsets.extend(offsets[last:])
-    return "".join(pieces), new_offsets, True
+    return "".join(pieces), new_offsets, changed
 
 
 def _html_piece(match: re.Match[str]) -> str:
@@ -122,7 +132,7 @@ def _fold_char(ch: str) -> str:
 
 def normalize(original: str) -> Normalized:
     """Fold case and obfuscation; keep a map to the original. Fast path for clean ASCII text."""
-    obfuscated = False
+    tricks: list[int] = []
     if original.isascii():
         text = original.lower()
         offsets: list[int] | None = None
@@ -136,7 +146,7 @@ def normalize(original: str) -> Normalized:
                 continue
             folded = _fold_char(ch)
             if ch in _INVISIBLE or ch in _CONFUSABLES:
-                obfuscated = True
+                tricks.append(i)
             for c in folded:
                 chars.append(c)
                 offsets.append(i)
@@ -152,20 +162,20 @@ def normalize(original: str) -> Normalized:
 
     if _SPACED_DOMAIN.search(text):
         text, offsets, changed = _substitute(text, _ensure(), _SPACED_DOMAIN, lambda m: m.group(0).replace(" ", ""))
-        obfuscated |= changed
+        tricks.extend(changed)
     if _SPACED.search(text):
         text, offsets, changed = _substitute(text, _ensure(), _SPACED, _collapse_spaced)
-        obfuscated |= changed
-    if "dot" in text or "[." in text or "(." in text:
+        tricks.extend(changed)
+    if "dot" in text or "[." in text or "(." in text or " ." in text:
         text, offsets, changed = _substitute(text, _ensure(), _DOT_WORD, lambda m: ".")
-        obfuscated |= changed
+        tricks.extend(changed)
     if _LEET_TOKEN.search(text):
         text, offsets, changed = _substitute(text, _ensure(), _LEET_TOKEN, _unleet)
-        obfuscated |= changed
+        tricks.extend(changed)
     if offsets is None:
-        return Normalized(original, text, None, obfuscated)
+        return Normalized(original, text, None, bool(tricks), tuple(tricks))
     offsets.append(len(original))
-    return Normalized(original, text, tuple(offsets), obfuscated)
+    return Normalized(original, text, tuple(offsets), bool(tricks), tuple(sorted(set(tricks))))
 
 
 def _collapse_spaced(match: re.Match[str]) -> str:
@@ -191,7 +201,11 @@ def _unleet(match: re.Match[str]) -> str:
 
 # Sentence ends: terminal punctuation followed by space, line breaks, or clause breaks that
 # spammers use to glue a plug onto a genuine comment (" - ", "; ", " | ").
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?…])[\"')\]]*\s+|\n+|\s+[-–—|]{1,2}\s+|;\s+|(?<=[.!?])(?=[A-Z])")
+# (The leading look-aheads only let positions that can start a break try the alternatives: speed.)
+_SENTENCE_BREAK = re.compile(
+    r"(?=[\s;\"')\]])(?:(?<=[.!?…])[\"')\]]*\s+|\n+|\s+[-–—|]{1,2}\s+|;\s+)"
+    r"|(?=[A-Z])(?<=[.!?])"
+)
 # A bare domain ("incmedia.org", "ketocoffee.store/deal"): labels of two or more characters, so
 # "e.g." or "u.s." are not domains.
 _DOMAIN = r"[a-z0-9][a-z0-9-]+(?:\.[a-z0-9-]{2,})*\.[a-z]{2,10}\b(?:/[^\s)\]]*)?"
@@ -199,28 +213,60 @@ _WORD = re.compile(rf"https?://\S+|www\.\S+|{_DOMAIN}|[a-z0-9]+(?:['’][a-z]+)*
 IS_LINK = re.compile(rf"https?://\S+|www\.\S+|{_DOMAIN}")
 
 
-def sentence_spans(text: str) -> list[tuple[int, int]]:
+# A link followed by more text, and a parenthetical aside of six or more words:
+# places where a plug is glued into a sentence without punctuation.
+_LINK_THEN_TEXT = re.compile(rf"(?:https?://\S+|www\.\S+|{_DOMAIN})\s+(?=\S)")
+_ASIDE = re.compile(r"\s*\(([^()]{8,300})\)[.,;:!?]*")
+_ASIDE_WORDS = 6
+
+
+def plug_breaks(normalized: Normalized) -> list[tuple[int, int]]:
+    """Extra sentence boundaries (as separator spans) where a plug tends to be glued in.
+
+    After a link when the original text goes on with a capital, a digit or a symbol
+    ("...sentinelops-recruit.com 71,000 personnel", "hotmeetz.live 😘 Ostrowski"), and around a
+    parenthetical aside that is a clause of its own (a bare "(brand.com)" stays with its
+    sentence). Casing is read from the original text: the normalized text is lower case.
+    """
+    text, original = normalized.text, normalized.original
+    breaks = []
+    for match in _LINK_THEN_TEXT.finditer(text):
+        before = text[: match.start()].rstrip()
+        if not before or before[-1] in ".!?…\n":
+            continue  # a link that opens its sentence leads into the words after it
+        position = normalized.to_original(match.end(), match.end() + 1)[0]
+        following = original[position] if position < len(original) else ""
+        if following and (following.isupper() or following.isdigit() or not following.isalnum()):
+            breaks.append((match.end() - 1, match.end()))
+    for match in _ASIDE.finditer(text):
+        inner = match.group(1)
+        if len(inner.split()) >= _ASIDE_WORDS:
+            breaks.append((match.start(), match.start(1)))
+            breaks.append((match.end(1), match.end()))
+    return breaks
+
+
+def sentence_spans(text: str, breaks: Iterable[tuple[int, int]] = ()) -> list[tuple[int, int]]:
     """Split into sentence-like [start, end) spans, trimmed of surrounding white space.
 
     Regex-based rather than Punkt: it runs for every request, has to treat line breaks and
     " - " clause joins as boundaries (where plugs are glued on), and needs no trained data.
+    `breaks` adds separator spans found elsewhere (see `plug_breaks`).
     """
-    spans: list[tuple[int, int]] = []
-    start = 0
-    for match in _SENTENCE_BREAK.finditer(text):
-        if match.start() > start:
-            spans.append((start, match.start()))
-        start = match.end()
-    if start < len(text):
-        spans.append((start, len(text)))
+    separators = [m.span() for m in _SENTENCE_BREAK.finditer(text)]
+    if breaks:
+        separators = sorted([*separators, *breaks])
+    separators.append((len(text), len(text)))
     out = []
-    for s, e in spans:
-        while s < e and text[s].isspace():
-            s += 1
-        while e > s and text[e - 1].isspace():
-            e -= 1
-        if e > s:
-            out.append((s, e))
+    start = 0
+    for sep_start, sep_end in separators:
+        if sep_start > start:
+            piece = text[start:sep_start]
+            kept = piece.strip()
+            if kept:
+                first = start + len(piece) - len(piece.lstrip())
+                out.append((first, first + len(kept)))
+        start = max(start, sep_end)
     return out
 
 
@@ -278,6 +324,16 @@ def price_moves(text: str) -> list[tuple[int, str]]:
                 moves.append((match.start(), "s:price_drop" if new < old else "s:price_rise"))
     return moves
 
+
+# A brand named in passing, read from the original (cased) text: a capitalised name right after
+# "through / with / from / at / via / using ..." ("through Havenlend", "with Coverly") or a
+# CamelCase name anywhere ("YieldNest", "PayPocket"). News comments name people and places the
+# same way, so alone it is weak; next to a price or a rate in the same sentence it is a testimonial.
+BRAND = re.compile(
+    r"\b(?:through|with|from|at|via|using|on|into|thanks to)\s+(?:the\s+)?[A-Z][a-z]+"
+    r"|\b[A-Z][a-z]+[A-Z][A-Za-z]*\b"
+)
+RATE = re.compile(r"\b\d+(?:\.\d+)?\s?%")
 
 # A source named in passing: "(from Eagle)", "(via SwiftCover)", "thanks to LoanBridge".
 ATTRIBUTION = re.compile(r"\((?:from|via|with|through|thanks to|at|by)\s+[^()]{2,40}\)|\bthanks to [a-z0-9]")

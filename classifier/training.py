@@ -13,6 +13,7 @@ about the thresholds is learnt from the `dev` splits that later judge the bundle
 from __future__ import annotations
 
 import hashlib
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -39,7 +40,7 @@ from classifier.engine import (
     article_vector,
     off_topic_features,
 )
-from classifier.features import Analysis, analyze, identity_analyzer
+from classifier.features import Analysis, analyze, article_words, identity_analyzer
 from classifier.types import Article
 
 Progress = Callable[[str], None]
@@ -56,7 +57,7 @@ class TrainParams:
     C: dict[str, float] = field(
         default_factory=lambda: {
             "spam": 8.0,
-            "toxicity": 16.0,
+            "toxicity": 4.0,
             "attributes": 4.0,
             "off_topic_text": 2.0,
             "toxic_span": 2.0,
@@ -65,12 +66,18 @@ class TrainParams:
     )
     source_weights: dict[str, float] = field(default_factory=lambda: {"youtube": 3.0})
     plug_weight: float = 2.0
+    # Toxicity rows are weighted by (rows of the same source and class) ** -balance, so 11,000
+    # offensive tweets do not drown the few hundred toxic Wikipedia and news comments.
+    toxicity_balance: float = 0.5
     # Target ham false-positive rate at the reject threshold, on the validation slice. Off-topic
     # alone should rarely refuse a comment outright, so its target is stricter.
     reject_fpr: dict[str, float] = field(default_factory=lambda: {"spam": 0.004, "toxicity": 0.004, "off_topic": 0.0})
     # Off-topic alone refuses a comment only when nearly certain; below that a person looks.
     reject_floor: dict[str, float] = field(default_factory=lambda: {"off_topic": 0.95})
     hold_fpr_cap: float = 0.05  # the hold threshold never lets more ham than this through to the queue
+    # Sources that train the heads but do not choose a hold threshold: SMS is an out-of-domain
+    # fallback, not comments, and a handful of its ham would otherwise pull the spam hold up.
+    hold_ignores: tuple[str, ...] = ("sms",)
     max_iter: int = 2000
 
     def to_dict(self) -> dict[str, Any]:
@@ -132,6 +139,16 @@ def nb_ratios(X: sp.csr_matrix, y: np.ndarray, alpha: float = 1.0) -> np.ndarray
     return np.log((positive / positive.sum()) / (negative / negative.sum()))
 
 
+def balanced_weights(sources: Sequence[str], y: np.ndarray, power: float) -> np.ndarray:
+    """Sample weights (mean 1) of n ** -power, n = rows sharing the row's source and class."""
+    keys = [(source, int(label)) for source, label in zip(sources, y, strict=True)]
+    counts: dict[tuple[str, int], int] = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    weights = np.array([counts[key] ** -power for key in keys], dtype=np.float64)
+    return weights / weights.mean() if len(weights) else weights
+
+
 def _fit_lr(
     X: sp.csr_matrix,
     y: np.ndarray,
@@ -178,14 +195,16 @@ def _word_matrix(space: VectorSpace, rows: Sequence[tuple[Sequence[str], float]]
 
 
 def _platt(logits: np.ndarray, y: np.ndarray, toxicity: np.ndarray | None = None) -> tuple[float, float, float]:
-    """Calibration p = sigmoid(a * logit + b + c * toxicity_logit), fitted on the validation slice.
+    """Calibration p = sigmoid(a * logit + b + c * log sigmoid(toxicity_logit)), fitted on the validation slice.
 
     Attributes pass the toxicity logit too: with few positives of their own, their ranking
-    improves when the (much better trained) toxicity head has a say.
+    improves when the (much better trained) toxicity head has a say. As log P(toxic) it enters
+    like a factor of a product, P(toxic) * P(attribute | toxic), which suits corpora (Jigsaw) that
+    mark attributes only on toxic comments.
     """
     if len(np.unique(y)) < 2:
         return 1.0, 0.0, 0.0
-    inputs = logits.reshape(-1, 1) if toxicity is None else np.column_stack([logits, toxicity])
+    inputs = logits.reshape(-1, 1) if toxicity is None else np.column_stack([logits, -np.logaddexp(0.0, -toxicity)])
     model = LogisticRegression(C=1e4, solver="lbfgs", max_iter=1000).fit(inputs, y)
     c = float(model.coef_[0][1]) if toxicity is not None else 0.0
     return float(model.coef_[0][0]), float(model.intercept_[0]), c
@@ -194,26 +213,31 @@ def _platt(logits: np.ndarray, y: np.ndarray, toxicity: np.ndarray | None = None
 def tune_thresholds(
     scores: np.ndarray, y: np.ndarray, groups: np.ndarray, params: TrainParams, *, reject_fpr: float
 ) -> tuple[float, float, dict[str, float]]:
-    """Hold where the mean F1 over the sources is best (each source counts once, so the large SMS
-    or spliced sets do not choose the threshold for news comments), capped so at most
+    """Hold at half the best mean F1 over the sources (each source counts once, so a large set does
+    not choose the threshold for news comments; `hold_ignores` sources not at all), capped so at most
     `hold_fpr_cap` of ham is held. Reject where every source's ham false-positive rate stays
     within `reject_fpr` (a source too small to estimate that tail may keep one ham row above it)."""
     negatives = scores[y < 0.5]
     if len(np.unique(y)) < 2 or not len(negatives):
         return 0.5, 0.9, {}
-    usable = [g for g in np.unique(groups) if 0 < y[groups == g].sum() < (groups == g).sum()]
+    usable = [
+        g for g in np.unique(groups) if 0 < y[groups == g].sum() < (groups == g).sum() and g not in params.hold_ignores
+    ]
     cap = float(np.quantile(negatives, 1 - params.hold_fpr_cap))
-    best_f1, hold = -1.0, 0.5
-    for t in np.unique(np.round(scores, 3)):
-        if t < cap:
-            continue
-        f1 = float(
+    f1s = [
+        float(
             np.mean([f1_score(y[groups == g] >= 0.5, scores[groups == g] >= t, zero_division=0) for g in usable])
             if usable
             else f1_score(y >= 0.5, scores >= t, zero_division=0)
         )
-        if f1 > best_f1:
-            best_f1, hold = f1, float(t)
+        for t in np.unique(np.round(scores, 3))
+        if t >= cap
+    ]
+    best_f1 = max(f1s, default=-1.0)
+    # The curve is flat near its top and its argmax wanders with a single validation row. For a
+    # calibrated score the F1-optimal threshold is half the best F1 (Lipton, Elkan & Naryanaswamy,
+    # "Thresholding classifiers to maximize F1", 2014): a stable estimate of the same point.
+    hold = max(best_f1 / 2, cap) if f1s else 0.5
     reject = float(np.quantile(negatives, 1 - reject_fpr))
     for group in np.unique(groups):
         group_neg = np.sort(scores[(groups == group) & (y < 0.5)])
@@ -223,7 +247,7 @@ def tune_thresholds(
             reject = max(reject, float(group_neg[-2]))
     reject = min(max(reject + 1e-4, hold), 0.999)
     hold = min(hold, reject)
-    return round(hold, 4), round(reject, 4), {"validation_mean_f1_at_hold": round(best_f1, 4)}
+    return round(hold, 4), round(reject, 4), {"validation_best_mean_f1": round(best_f1, 4)}
 
 
 def span_f1(predicted: set[int], gold: set[int]) -> float:
@@ -257,13 +281,20 @@ def train_bundle(
     val = [e for e in examples if in_validation(e, params.seed, params.validation_fraction)]
     progress(f"{len(fit)} rows to fit, {len(val)} in the validation slice")
 
-    analyses: dict[str, Analysis] = {}
+    # One analysis per (text, article): with an article, brands it never mentions are a signal.
+    words_of: dict[Article, frozenset[str]] = {}
+    analyses: dict[tuple[str, Article | None], Analysis] = {}
     for i, e in enumerate(fit):
-        if e.text not in analyses:
-            analyses[e.text] = analyze(e.text)
+        if (e.text, e.article) not in analyses:
+            known = None
+            if e.article is not None and not e.article.is_empty:
+                if e.article not in words_of:
+                    words_of[e.article] = article_words(e.article.title, e.article.body)
+                known = words_of[e.article]
+            analyses[e.text, e.article] = analyze(e.text, known)
         if i and i % 20000 == 0:
             progress(f"analysed {i}/{len(fit)} rows")
-    doc_features = [analyses[e.text].all_features() for e in fit]
+    doc_features = [analyses[e.text, e.article].all_features() for e in fit]
     vectorizer = TfidfVectorizer(
         analyzer=identity_analyzer,
         sublinear_tf=True,
@@ -282,7 +313,7 @@ def train_bundle(
     y_doc = np.array([fit[i].labels["spam"] >= 0.5 for i in spam_idx], dtype=int)
     w_doc = np.array([params.source_weights.get(fit[i].source, 1.0) for i in spam_idx])
     heads["spam"] = _fit_lr(X[spam_idx], y_doc, params.C["spam"], params, weight=w_doc, nb=False)
-    sent = [row for e in fit for row in sentence_rows(e, analyses[e.text])]
+    sent = [row for e in fit for row in sentence_rows(e, analyses[e.text, e.article])]
     X_sent = vectorizer.transform([features for features, _ in sent]) if sent else X[:0]
     y_sent = np.concatenate([y_doc, np.array([y >= 0.5 for _, y in sent], dtype=int)])
     # Marked plug sentences are few next to ham sentences: they weigh more.
@@ -297,7 +328,10 @@ def train_bundle(
         y = np.array([fit[i].labels[name] >= 0.5 for i in idx], dtype=int)
         C = params.C["toxicity" if name == "toxicity" else "attributes"]
         # NB scaling helps toxicity across corpora (Civil Comments most), not the sparser attributes.
-        heads[name] = _fit_lr(X[idx], y, C, params, nb=name == "toxicity")
+        weight = (
+            balanced_weights([fit[i].source for i in idx], y, params.toxicity_balance) if name == "toxicity" else None
+        )
+        heads[name] = _fit_lr(X[idx], y, C, params, weight=weight, nb=name == "toxicity")
         progress(f"{name} head: {len(idx)} rows, {int(y.sum())} positive")
 
     off_idx = [i for i, e in enumerate(fit) if e.article is not None and "off_topic" in e.labels]
@@ -309,7 +343,7 @@ def train_bundle(
     heads["toxic_span_gate"] = _fit_lr(X[gate_idx], y_gate, params.C["toxicity"], params, nb=False)
     progress(f"toxic-span gate: {len(gate_idx)} toxic comments, {int(y_gate.sum())} with agreed spans")
 
-    words = [row for e in fit for row in word_rows(e, analyses[e.text])]
+    words = [row for e in fit for row in word_rows(e, analyses[e.text, e.article])]
     y_words = np.array([y for _, y in words], dtype=int)
     heads["toxic_span"] = _fit_lr(_word_matrix(space, words), y_words, params.C["toxic_span"], params, nb=False)
     progress(f"toxic-span head: {len(words)} words, {int(y_words.sum())} toxic")
@@ -339,7 +373,7 @@ def train_bundle(
         if e.article not in article_vectors:
             article_vectors[e.article] = article_vector(space, e.article)
         art = article_vectors[e.article]
-        analysis = analyses[e.text]
+        analysis = analyses[e.text, e.article]
         ids = space.analysis_ids(analysis)
         doc, sentence_ids = space.vectorize(ids.doc), ids.sentences
         sentence_vectors = [space.vectorize(ids) for ids in sentence_ids] if len(sentence_ids) > 1 else [doc]
@@ -357,7 +391,7 @@ def train_bundle(
         "heads": heads,
         "off_topic_stacker": stacker,
         "calibration": dict.fromkeys((*LABELS, *ATTRIBUTES), (1.0, 0.0, 0.0)),
-        "spans": {"gate": 0.5, "word": 0.5},
+        "spans": {"gate": 0.5, "word": 0.5, "length": 0.0},
     }
     assert set(DOC_HEADS) <= set(heads)
     provisional = {name: {"hold": 0.5, "reject": 0.9} for name in LABELS}
@@ -376,7 +410,7 @@ def train_bundle(
         z_tox = np.array([raws[k].logits["toxicity"] for k in idx]) if name in ATTRIBUTES else np.zeros(len(idx))
         a, b, c = _platt(z, y, z_tox if name in ATTRIBUTES else None)
         artifact["calibration"][name] = (a, b, c)
-        p = 1.0 / (1.0 + np.exp(-(a * z + b + c * z_tox)))
+        p = 1.0 / (1.0 + np.exp(-(a * z + b + c * -np.logaddexp(0.0, -z_tox))))
         entry: dict[str, Any] = {"rows": len(idx), "positives": int(y.sum())}
         if len(np.unique(y)) == 2:
             entry["roc_auc"] = round(float(roc_auc_score(y, p)), 4)
@@ -404,23 +438,23 @@ def train_bundle(
             flagged = engine._calibrated("toxicity", raw.logits["toxicity"]) >= hold
             gold = {c for a, b in e.toxic_spans or () for c in range(a, b)}
             prepared.append((raw, flagged, gold))
-        best = (-1.0, 0.5, 0.5)
-        for gate in (0.3, 0.4, 0.5, 0.6, 0.7):
-            for word in (0.2, 0.3, 0.4, 0.5):
-                f1s = []
-                for raw, flagged, gold in prepared:
-                    spans = engine.toxic_word_spans(raw, gate=gate, word=word) if flagged else []
-                    predicted: set[int] = set()
-                    for s, t in spans:
-                        o_start, o_end = raw.analysis.normalized.to_original(s, t)
-                        predicted.update(range(o_start, o_end))
-                    f1s.append(span_f1(predicted, gold))
-                score = float(np.mean(f1s))
-                if score > best[0]:
-                    best = (score, gate, word)
-        artifact["spans"] = {"gate": best[1], "word": best[2]}
-        metrics["validation"]["toxic_spans"] = {"span_f1": round(best[0], 4), "gate": best[1], "word": best[2]}
-        progress(f"toxic spans: gate {best[1]}, word {best[2]} (validation span F1 {best[0]:.3f})")
+        best = (-1.0, 0.5, 0.5, 0.0)
+        for gate, word, length in itertools.product((0.2, 0.3, 0.4, 0.5), (0.3, 0.35, 0.4, 0.45, 0.5), (0.0, 0.5, 1.0)):
+            f1s = []
+            for raw, flagged, gold in prepared:
+                spans = engine.toxic_word_spans(raw, gate=gate, word=word, length=length) if flagged else []
+                predicted: set[int] = set()
+                for s, t in spans:
+                    o_start, o_end = raw.analysis.normalized.to_original(s, t)
+                    predicted.update(range(o_start, o_end))
+                f1s.append(span_f1(predicted, gold))
+            score = float(np.mean(f1s))
+            if score > best[0]:
+                best = (score, gate, word, length)
+        _, gate, word, length = best
+        artifact["spans"] = {"gate": gate, "word": word, "length": length}
+        metrics["validation"]["toxic_spans"] = {"span_f1": round(best[0], 4), **artifact["spans"]}
+        progress(f"toxic spans: gate {gate}, word {word}, length {length} (validation span F1 {best[0]:.3f})")
 
     version = version or new_version()
     manifest = {

@@ -106,3 +106,25 @@ def test_batch_over_processes_equals_one_by_one(engine):
     parallel = engine.assess_batch(items, processes=2)
     sequential = engine.assess_batch(items)
     assert [a.to_dict() for a in parallel] == [a.to_dict() for a in sequential]
+
+
+def test_a_longer_comment_needs_more_evidence_per_toxic_word(engine):
+    short = "You stupid moron."
+    long = short + " " + "The council met on Tuesday to discuss the budget and the new bus lanes. " * 12
+    for text in (short, long):
+        raw = engine.raw_scores(text)
+        cut_free = engine.toxic_word_spans(raw, gate=0.0, word=0.01, length=0.0)
+        assert cut_free, "with a near-zero cut every word with any toxic evidence is marked"
+        strict = engine.toxic_word_spans(raw, gate=0.0, word=0.01, length=3.0)
+        if text is short:
+            # below the 200-character reference a positive slope lowers the cut: no fewer spans
+            assert sum(e - s for s, e in strict) >= sum(e - s for s, e in cut_free)
+        else:
+            assert sum(e - s for s, e in strict) < sum(e - s for s, e in cut_free)
+
+
+def test_attribute_calibration_adds_the_log_of_the_toxicity_probability(engine):
+    a, b, c = engine._calibration["insult"]
+    z, z_tox = 0.7, -1.3
+    expected = 1 / (1 + np.exp(-(a * z + b + c * np.log(1 / (1 + np.exp(-z_tox))))))
+    assert engine._calibrated("insult", z, z_tox) == pytest.approx(expected)

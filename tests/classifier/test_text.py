@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from classifier.text import normalize, sentence_spans, signals
+from classifier.text import normalize, plug_breaks, sentence_spans, signals
 
 
 def test_plain_ascii_is_lowercased_with_identity_offsets():
@@ -66,3 +66,35 @@ def test_offsets_always_map_inside_the_original(text):
     for start, end in sentence_spans(n.text):
         o_start, o_end = n.to_original(start, end)
         assert 0 <= o_start <= o_end <= len(text)
+
+
+def test_a_spaced_dot_before_a_common_ending_is_a_domain_but_a_sentence_end_is_not():
+    assert "instalend-uk.com" in normalize("at instalend-uk . com today").text
+    assert "citrusathome.ca" in normalize("citrusathome dot ca").text
+    assert normalize("It ended . Me and you").text == "it ended . me and you"
+
+
+def test_tricks_record_where_in_the_original_an_obfuscation_was_undone():
+    original = "Fine. Then T-a-l-l-y-l-o-a-n paid"
+    n = normalize(original)
+    assert n.tricks and all(original.index("T-a") <= i < original.index(" paid") for i in n.tricks)
+    assert normalize("no tricks here").tricks == ()
+
+
+def _segments(original: str) -> list[str]:
+    n = normalize(original)
+    return [n.text[s:e] for s, e in sentence_spans(n.text, plug_breaks(n))]
+
+
+def test_a_plug_glued_on_after_a_link_is_its_own_sentence():
+    assert _segments("apply at jobs-now.com 71,000 staff left.") == ["apply at jobs-now.com", "71,000 staff left."]
+    assert _segments("chat at meetz.live 😘 Ostrowski is out") == ["chat at meetz.live", "😘 ostrowski is out"]
+    # a lower-case continuation, or a link opening its sentence, stays in one piece
+    assert _segments("see example.com for the details") == ["see example.com for the details"]
+    assert _segments("bit.ly/x 🎁 first 500 get a fan") == ["bit.ly/x 🎁 first 500 get a fan"]
+
+
+def test_a_parenthetical_clause_is_split_off_but_a_bare_brand_is_not():
+    parts = _segments("No antibiotics here (immunity gummies for kids, fewer sick days, kb-vit.com).")
+    assert parts == ["no antibiotics here", "immunity gummies for kids, fewer sick days, kb-vit.com"]
+    assert len(_segments("Only $25/month (from Insurance Panda) and more.")) == 1

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from classifier.dataset import Example
-from classifier.training import TrainParams, span_f1, train_bundle
+from classifier.training import TrainParams, balanced_weights, span_f1, train_bundle, tune_thresholds
 from tests.conftest import tiny_training_rows
 
 
@@ -33,3 +34,42 @@ def test_span_f1_is_the_semeval_metric():
     assert span_f1(set(), set()) == 1.0
     assert span_f1({1}, set()) == 0.0
     assert span_f1({1, 2}, {2, 3}) == pytest.approx(0.5)
+
+
+def test_balanced_weights_give_each_source_and_class_a_fair_say():
+    sources = ["big"] * 8 + ["small"] * 2
+    y = np.array([1] * 6 + [0] * 2 + [1, 0])
+    weights = balanced_weights(sources, y, power=1.0)
+    assert weights.mean() == pytest.approx(1.0)
+    # with power 1 every (source, class) group carries the same total weight
+    totals = [weights[:6].sum(), weights[6:8].sum(), weights[8:9].sum(), weights[9:].sum()]
+    assert totals == pytest.approx([totals[0]] * 4)
+    assert balanced_weights(sources, y, power=0.0) == pytest.approx(np.ones(10))
+
+
+def test_hold_is_half_the_best_mean_f1():
+    # best F1 here is 0.91 (threshold 0.6); a calibrated score's F1-optimal threshold is F1*/2
+    scores = np.array([0.1, 0.2, 0.3, 0.45, 0.5, 0.55, 0.6, 0.7, 0.9, 0.95, 0.99])
+    y = np.array([0, 0, 0, 1, 0, 0, 1, 1, 1, 1, 1])
+    groups = np.array(["a"] * 11)
+    hold, reject, extra = tune_thresholds(scores, y, groups, TrainParams(hold_fpr_cap=1.0), reject_fpr=0.0)
+    assert extra["validation_best_mean_f1"] == pytest.approx(10 / 11, abs=1e-4)
+    assert hold == pytest.approx(5 / 11, abs=1e-4)
+    assert reject >= hold
+    # the cap keeps the hold above all but `hold_fpr_cap` of the ham
+    capped, _, _ = tune_thresholds(scores, y, groups, TrainParams(hold_fpr_cap=0.0), reject_fpr=0.0)
+    assert capped >= 0.55
+
+
+def test_sources_listed_in_hold_ignores_do_not_choose_the_hold():
+    # "comments" are separated perfectly; "sms" has ham above its spam's lowest score
+    scores = np.array([0.1, 0.3, 0.9, 0.5, 0.55, 0.6, 0.45, 0.95])
+    y = np.array([0, 1, 1, 0, 0, 0, 1, 1])
+    groups = np.array(["comments"] * 3 + ["sms"] * 5)
+    params = TrainParams(hold_fpr_cap=1.0)
+    ignoring, _, best = tune_thresholds(scores, y, groups, params, reject_fpr=0.0)
+    without = TrainParams(**{**params.to_dict(), "hold_ignores": ()})
+    counting, _, mixed = tune_thresholds(scores, y, groups, without, reject_fpr=0.0)
+    assert best["validation_best_mean_f1"] == pytest.approx(1.0)
+    assert mixed["validation_best_mean_f1"] < 1.0
+    assert ignoring == pytest.approx(0.5) and counting < ignoring

@@ -1,0 +1,48 @@
+"""One analysis per comment: the features that words, sentences and the whole comment carry."""
+
+from __future__ import annotations
+
+from classifier.features import analyze, article_words, word_features
+
+
+def _signals(text: str) -> list[list[str]]:
+    return [[f for f in s.extra if f.startswith("s:")] for s in analyze(text).sentences]
+
+
+def test_a_domain_brings_the_words_it_is_made_of():
+    features = word_features("kidsboost-vitamins.com")
+    assert {"s:url", "w:kidsboost-vitamins.com", "s:tld_com", "w:kidsboost", "w:vitamins", "s:hyphen_domain"} <= set(
+        features
+    )
+    assert "s:hyphen_domain" not in word_features("www.gov.uk")
+
+
+def test_a_brand_next_to_a_price_or_rate_is_a_testimonial_signal():
+    first, second = _signals("We got 5.2% on a fix through Havenlend. The Mayor spoke at City Hall.")
+    assert {"s:brand", "s:rate", "s:brand_price"} <= set(first)
+    assert "s:brand" in second and "s:brand_price" not in second
+
+
+def test_obfuscation_is_filed_under_the_sentence_that_used_it():
+    clean, tricked = _signals("Sad news for the town. I used Swіftlоаn 247, paid out same day.")
+    assert "s:obfuscated" not in clean
+    assert "s:obfuscated" in tricked
+
+
+def test_every_feature_has_a_kind_prefix():
+    analysis = analyze("Visit ex4mple dot com!! Only $9/month with PayPocket, 5% off. You idiot.")
+    assert all(f[:2] in {"w:", "c:", "b:", "s:", "d:"} for f in analysis.all_features())
+
+
+def test_a_brand_the_article_never_mentions_is_novel():
+    words = article_words("Halden Bank holds rates", "The Halden Bank kept its rate at 5% on Thursday.")
+    (plug,) = [
+        [f for f in s.extra if f.startswith("s:")] for s in analyze("We got 5.2% through Havenlend.", words).sentences
+    ]
+    (story,) = [
+        [f for f in s.extra if f.startswith("s:")] for s in analyze("Rates with Halden are 5%.", words).sentences
+    ]
+    assert "s:novel_brand" in plug
+    assert "s:brand" in story and "s:novel_brand" not in story
+    # without an article nothing can be called novel
+    assert "s:novel_brand" not in analyze("We got 5.2% through Havenlend.").all_features()
