@@ -21,8 +21,10 @@ from typing import NamedTuple
 
 from classifier.text import (
     ATTRIBUTION,
+    BENEFIT,
     BRAND,
     CONTACT,
+    FIRST_PERSON,
     IS_LINK,
     PRICE,
     PRICE_BOAST,
@@ -171,6 +173,12 @@ def analyze_normalized(normalized: Normalized, article: frozenset[str] | None = 
             extra = sentence.extra
             if "s:brand" in extra and ("s:price" in extra or "s:rate" in extra):
                 extra.append("s:brand_price")
+            if "s:novel_brand" in extra:
+                said = text[sentence.start : sentence.end]
+                if FIRST_PERSON.search(said):
+                    extra.append("s:brand_testimonial")
+                if BENEFIT.search(said):
+                    extra.append("s:brand_benefit")
     original = normalized.original
     letters = len(_LETTER.findall(original)) or 1
     caps = len(_UPPER.findall(original)) / letters

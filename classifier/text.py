@@ -326,14 +326,29 @@ def price_moves(text: str) -> list[tuple[int, str]]:
 
 
 # A brand named in passing, read from the original (cased) text: a capitalised name right after
-# "through / with / from / at / via / using ..." ("through Havenlend", "with Coverly") or a
-# CamelCase name anywhere ("YieldNest", "PayPocket"). News comments name people and places the
-# same way, so alone it is weak; next to a price or a rate in the same sentence it is a testimonial.
+# "through / with / from / at / via / using / switched to ..." ("through Havenlend", "moved my ISA
+# to Fernvest") or a CamelCase name anywhere ("YieldNest", "PayPocket"). News comments name people
+# and places the same way, so alone it is weak; next to a price or a rate in the same sentence, or
+# unknown to the article, it is a testimonial.
+_NOT_BRANDS = (
+    r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|January|February|March|April|May|June|"
+    r"July|August|September|October|November|December|Christmas|Easter)\b"
+)
 BRAND = re.compile(
-    r"\b(?:through|with|from|at|via|using|on|into|thanks to)\s+(?:the\s+)?[A-Z][a-z]+"
+    r"\b(?:through|with|from|at|via|using|on|into|thanks to"
+    r"|(?i:try|tried|use|joined|recommend|(?:switched|moved|changed|went over|signed up)(?: \w+){0,2} (?:to|with|for)))"
+    rf"\s+(?:the\s+)?(?!{_NOT_BRANDS})[A-Z][a-z]+"
     r"|\b[A-Z][a-z]+[A-Z][A-Za-z]*\b"
 )
 RATE = re.compile(r"\b\d+(?:\.\d+)?\s?%")
+# A testimonial speaks in the first person and claims a benefit: with a brand the article never
+# mentions in the same sentence these make "I moved my ISA to Fernvest, 8.2% and no fees" a plug.
+FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|my|me|we|we've|our|us)\b")
+BENEFIT = re.compile(
+    r"\b(?:saved?|saving|cheaper|cheapest|cut|down to|dropped|halved|returned|approved|paid off|"
+    r"worth (?:it|a look)|recommend\w*|brilliant|best|no fees?|free|cashback|refund\w*|discount|code|"
+    r"up \d+%|guaranteed|same day)\b"
+)
 
 # A source named in passing: "(from Eagle)", "(via SwiftCover)", "thanks to LoanBridge".
 ATTRIBUTION = re.compile(r"\((?:from|via|with|through|thanks to|at|by)\s+[^()]{2,40}\)|\bthanks to [a-z0-9]")

@@ -46,3 +46,15 @@ def test_a_brand_the_article_never_mentions_is_novel():
     assert "s:brand" in story and "s:novel_brand" not in story
     # without an article nothing can be called novel
     assert "s:novel_brand" not in analyze("We got 5.2% through Havenlend.").all_features()
+
+
+def test_a_first_person_benefit_with_an_unmentioned_brand_is_a_testimonial():
+    words = article_words("Rates held", "The Halden Bank kept its rate at 5% on Thursday.")
+    (plug,) = _signals_with("Moved my ISA to Fernvest, it returned 8.2% last year with no fees.", words)
+    assert {"s:novel_brand", "s:brand_testimonial", "s:brand_benefit"} <= set(plug)
+    (news,) = _signals_with("The minister went to London on Monday.", words)
+    assert "s:brand" not in news  # days, months and plain "went to" are not brands
+
+
+def _signals_with(text: str, words: frozenset[str]) -> list[list[str]]:
+    return [[f for f in s.extra if f.startswith("s:")] for s in analyze(text, words).sentences]
