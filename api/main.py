@@ -55,7 +55,16 @@ def load_engine(settings: Settings, db: Database) -> Engine:
     if version is not None:
         path = bundle_dir(settings, version)
         if path.is_dir():
-            return Engine.load(path)
+            try:
+                return Engine.load(path)
+            except BundleError as exc:
+                # e.g. a bundle of an older format after an upgrade: serve the packaged bundle and
+                # say loudly what to do, rather than refuse to start the moderation service.
+                log.error(
+                    "promoted bundle cannot be loaded; serving the packaged bundle",
+                    extra={"event": "bundle.load_failed", "version": version, "error": str(exc)},
+                )
+                return Engine.load(None)
         log.warning("promoted bundle missing", extra={"event": "bundle.missing", "version": version})
     return Engine.load(None)
 

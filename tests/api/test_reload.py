@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -141,3 +142,17 @@ def test_requests_in_flight_never_fail_while_bundles_swap(reload_client, reload_
             thread.join()
     assert results and all(status == 200 for status, _ in results)
     assert {version for _, version in results} <= {"tiny-test", "tiny-a", "tiny-b"}
+
+
+def test_an_unloadable_promoted_bundle_at_startup_falls_back_to_the_packaged_one(
+    database_url, tmp_path, db, tiny_bundle
+):
+    settings = make_settings(database_url, tmp_path)
+    old = add_version(tiny_bundle, settings, "tiny-old-format")
+    manifest = old / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["format"] -= 1  # a bundle written by an older Moderato
+    manifest.write_text(json.dumps(data))
+    promote(db, "tiny-old-format")
+    with TestClient(create_app(settings)) as client:
+        assert serving(client) == Engine.load(None).version
