@@ -392,6 +392,8 @@ class Engine:
         spam_signals = signals(" ".join(spam_text), obfuscated=analysis.normalized.obfuscated) if spam_text else []
         if any("s:novel_brand" in analysis.sentences[i].extra for i in picked):
             spam_signals.append("unmentioned_brand")
+        elif any("s:novel_name" in analysis.sentences[i].extra for i in picked):
+            spam_signals.append("unmentioned_name")
         evidence["spam"] = Reason("spam", spam_score, tuple(spans), tuple(spam_signals))
 
         # Toxicity: words whose span head fires, merged into phrases.

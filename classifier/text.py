@@ -11,6 +11,7 @@ Everything here is cheap and deterministic: it runs on every request.
 from __future__ import annotations
 
 import html
+import itertools
 import re
 import unicodedata
 from bisect import bisect_left
@@ -216,6 +217,8 @@ IS_LINK = re.compile(rf"https?://\S+|www\.\S+|{_DOMAIN}")
 # A link followed by more text, and a parenthetical aside of six or more words:
 # places where a plug is glued into a sentence without punctuation.
 _LINK_THEN_TEXT = re.compile(rf"(?:https?://\S+|www\.\S+|{_DOMAIN})\s+(?=\S)")
+_PHONE_THEN_TEXT = re.compile(r"(?<![\w.,$£€])\+?\d[\d().-]*(?: \d[\d().-]*){0,3}\s+(?=\S)")
+_PHONE_DIGITS = 9  # a number glued to the next sentence ends a plug only if it is phone-length
 _ASIDE = re.compile(r"\s*\(([^()]{8,300})\)[.,;:!?]*")
 _ASIDE_WORDS = 6
 
@@ -223,14 +226,16 @@ _ASIDE_WORDS = 6
 def plug_breaks(normalized: Normalized) -> list[tuple[int, int]]:
     """Extra sentence boundaries (as separator spans) where a plug tends to be glued in.
 
-    After a link when the original text goes on with a capital, a digit or a symbol
-    ("...sentinelops-recruit.com 71,000 personnel", "hotmeetz.live 😘 Ostrowski"), and around a
+    After a link or a phone number when the original text goes on with a capital, a digit or a
+    symbol ("...sentinelops-recruit.com 71,000 personnel", "hotmeetz.live 😘 Ostrowski", "call
+    01632 555 014 The scheme"), and around a
     parenthetical aside that is a clause of its own (a bare "(brand.com)" stays with its
     sentence). Casing is read from the original text: the normalized text is lower case.
     """
     text, original = normalized.text, normalized.original
     breaks = []
-    for match in _LINK_THEN_TEXT.finditer(text):
+    phones = (m for m in _PHONE_THEN_TEXT.finditer(text) if sum(map(str.isdigit, m.group(0))) >= _PHONE_DIGITS)
+    for match in itertools.chain(_LINK_THEN_TEXT.finditer(text), phones):
         before = text[: match.start()].rstrip()
         if not before or before[-1] in ".!?…\n":
             continue  # a link that opens its sentence leads into the words after it
@@ -340,6 +345,10 @@ BRAND = re.compile(
     rf"\s+(?:the\s+)?(?!{_NOT_BRANDS})[A-Z][a-z]+"
     r"|\b[A-Z][a-z]+[A-Z][A-Za-z]*\b"
 )
+# Any capitalised name inside a sentence (not its first word): "Keyfast Locks did ours", "I pay
+# Erasa 8 bucks". Unknown to the article it is a weaker cue than BRAND's context but a far more
+# general one: 60% of the plug sentences in our data have one, 8-12% of genuine sentences.
+NAME = re.compile(rf"(?<=[ \t])(?<![.!?:;\"(\u201c] )(?!{_NOT_BRANDS})[A-Z][a-z]+(?:[A-Z][a-z]*)*\b")
 RATE = re.compile(r"\b\d+(?:\.\d+)?\s?%")
 # A testimonial speaks in the first person and claims a benefit: with a brand the article never
 # mentions in the same sentence these make "I moved my ISA to Fernvest, 8.2% and no fees" a plug.

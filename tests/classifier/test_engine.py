@@ -88,6 +88,15 @@ def test_spam_direction_on_the_tiny_bundle(engine):
     assert spam.scores["spam"] > ham.scores["spam"]
 
 
+def test_spam_evidence_names_a_name_the_article_never_mentions(engine):
+    article = Article("Mayor opens the new bridge", "Mayor Ruth Alder cut the ribbon on the Elm Road bridge.")
+    everything = engine.policy.with_overrides({"spam": {"hold": 0.0}})
+    plug = engine.assess("Nice bridge. Keyfast Locks did our door for £240.", article, policy=everything)
+    assert "unmentioned_name" in plug.evidence["spam"].signals
+    story = engine.assess("Nice bridge. Well done to Mayor Alder for getting it built.", article, policy=everything)
+    assert "unmentioned_name" not in story.evidence["spam"].signals
+
+
 def test_toxicity_spans_point_at_the_insult(engine):
     text = "The councillor who approved this is a stupid moron and an idiot."
     a = engine.assess(text, policy=engine.policy.with_overrides({"toxicity": {"hold": 0.0}}))

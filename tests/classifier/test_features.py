@@ -58,3 +58,14 @@ def test_a_first_person_benefit_with_an_unmentioned_brand_is_a_testimonial():
 
 def _signals_with(text: str, words: frozenset[str]) -> list[list[str]]:
     return [[f for f in s.extra if f.startswith("s:")] for s in analyze(text, words).sentences]
+
+
+def test_a_name_inside_a_sentence_that_the_article_never_mentions_is_novel():
+    words = article_words("Break-in on Elm Road", "Gareth Hughes said thieves forced the door on Tuesday night.")
+    (plug,) = _signals_with("The door needs replacing, Keyfast Locks did ours for £240.", words)
+    assert "s:novel_name" in plug
+    (story,) = _signals_with("Fair play to Gareth, we hope the door is fixed by Tuesday.", words)
+    assert "s:novel_name" not in story  # named in the article; days and months are never names
+    (first,) = _signals_with("Nannybee is what I use.", words)
+    assert "s:novel_name" not in first  # a sentence's first word is capitalised anyway
+    assert "s:novel_name" not in analyze("I pay Erasa every month.").all_features()  # no article, nothing novel

@@ -94,6 +94,12 @@ def test_a_plug_glued_on_after_a_link_is_its_own_sentence():
     assert _segments("bit.ly/x 🎁 first 500 get a fan") == ["bit.ly/x 🎁 first 500 get a fan"]
 
 
+def test_a_phone_number_glued_to_the_next_sentence_ends_the_plug():
+    assert _segments("Call 01632 555 014 The scheme is late.") == ["call 01632 555 014", "the scheme is late."]
+    # ordinary numbers before a capital are not phone numbers
+    assert len(_segments("In 2019 The council said 12 000 People came.")) == 1
+
+
 def test_a_parenthetical_clause_is_split_off_but_a_bare_brand_is_not():
     parts = _segments("No antibiotics here (immunity gummies for kids, fewer sick days, kb-vit.com).")
     assert parts == ["no antibiotics here", "immunity gummies for kids, fewer sick days, kb-vit.com"]
