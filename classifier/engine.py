@@ -3,8 +3,13 @@
 The bundle holds scikit-learn objects (a fitted TfidfVectorizer and LogisticRegression heads).
 Calling them per request costs most of a millisecond in input validation alone, so the engine
 reads their fitted arrays once at load time and scores with a few numpy operations on the
-features of one analysis. `tests/classifier/test_engine.py` checks that this fast path gives
+features of the analyses. `tests/classifier/test_engine.py` checks that this fast path gives
 the same numbers as the scikit-learn objects.
+
+One comment and a batch go through the same arithmetic (`Engine._score`): a batch just hands it
+a chunk of comments at a time, which spreads numpy's per-call cost over them. Every row is
+computed on its own (sorts, sums in a fixed order, no vectorised transcendental functions), so a
+comment gets bit for bit the same assessment alone and in any batch.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -23,7 +29,7 @@ import numpy as np
 from classifier.bundle import Bundle, load_bundle
 from classifier.decision import ATTRIBUTES, Policy, decide
 from classifier.errors import IncompatibleBundle, InputError
-from classifier.features import Analysis, analyze, analyze_normalized, article_words
+from classifier.features import Analysis, WordFeatures, analyze, analyze_normalized, article_words
 from classifier.text import normalize, signals
 from classifier.types import Article, Assessment, Reason, Span
 
@@ -32,6 +38,7 @@ MAX_CHARS = 100_000  # the engine's own guard; the API enforces its tighter limi
 #: Heads scored on the whole comment, in the column order of the weight matrix.
 DOC_HEADS: tuple[str, ...] = ("spam", "spam_sentence", "toxicity", *ATTRIBUTES, "off_topic_text", "toxic_span_gate")
 SPAN_REFERENCE_CHARS = 200  # comment length at which the toxic-word cut is exactly `word`
+BATCH_CHUNK = 16  # comments per sparse product in assess_batch: enough to amortise numpy calls, few kept alive
 MIN_SENTENCE_WORDS = 3  # shorter fragments ("!!!", "lol") are too small to judge as plugs on their own
 
 _STOP = frozenset(
@@ -57,13 +64,15 @@ class VectorSpace:
     """Feature strings -> ids -> l2-normalised sublinear TF-IDF, exactly as the fitted vectorizer does."""
 
     def __init__(self, vocabulary: dict[str, int], idf: np.ndarray) -> None:
-        self.vocabulary = vocabulary
+        # A fitted vectorizer's ids are numpy integers; plain ints turn into an array about three
+        # times faster (`_score` converts a few hundred per comment).
+        self.vocabulary = {term: int(i) for term, i in vocabulary.items()}
         self.idf = np.asarray(idf, dtype=np.float64)
         self._word_cache: dict[str, tuple[int, ...]] = {}
+        self._tf_table = np.zeros(1)
 
     def ids(self, features: Sequence[str]) -> list[int]:
-        get = self.vocabulary.get
-        return [i for i in (get(f) for f in features) if i is not None]
+        return [i for i in map(self.vocabulary.get, features) if i is not None]
 
     def word_ids(self, token: str, features: tuple[str, ...]) -> tuple[int, ...]:
         cached = self._word_cache.get(token)
@@ -73,23 +82,54 @@ class VectorSpace:
                 self._word_cache[token] = cached
         return cached
 
-    def vectorize(self, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    def vectorize(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """(unique ids, values): TfidfVectorizer(sublinear_tf=True, norm='l2') for one document."""
-        if not ids:
-            return np.empty(0, dtype=np.intp), np.empty(0)
-        ordered = np.array(ids, dtype=np.intp)
-        ordered.sort()
-        first = np.empty(len(ordered), dtype=bool)
+        rows = self.vectorize_rows(np.array(ids, dtype=np.int64), np.zeros(len(ids), dtype=np.int64), 1)
+        return rows.indices, rows.values
+
+    def vectorize_rows(self, ids: np.ndarray, rows: np.ndarray, n_rows: int) -> SparseRows:
+        """`vectorize` for many documents at once: `ids[k]` belongs to document `rows[k]`.
+
+        One sort over every row replaces a dozen small numpy calls per row (they cost more than the
+        arithmetic). Each row's numbers depend on that row alone, whatever else is in the call: its
+        ids sort together, term weights come from a table rather than a vectorised log, and its norm
+        is summed in id order. So a comment scores bit for bit the same alone and in any batch.
+        """
+        width = len(self.idf)
+        if not len(ids):
+            empty = np.empty(0, dtype=np.intp)
+            return SparseRows(np.zeros(n_rows + 1, dtype=np.intp), empty, np.empty(0), empty)
+        # (row, id) as one integer; 32 bits sort about twice as fast when they are enough.
+        dtype = np.int32 if n_rows * width < 2**31 else np.int64
+        keys = rows.astype(dtype) * width + ids.astype(dtype)
+        keys.sort()
+        first = np.empty(len(keys), dtype=bool)
         first[0] = True
-        np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+        np.not_equal(keys[1:], keys[:-1], out=first[1:])
         starts = np.flatnonzero(first)
         counts = np.empty(len(starts), dtype=np.intp)
         counts[:-1] = starts[1:] - starts[:-1]
-        counts[-1] = len(ordered) - starts[-1]
-        unique = ordered[starts]
-        values = (1.0 + np.log(counts)) * self.idf[unique]
-        norm = math.sqrt(float(values @ values))
-        return unique, values / norm if norm else values
+        counts[-1] = len(keys) - starts[-1]
+        row_of, columns = np.divmod(keys[starts], width)
+        row_of = row_of.astype(np.intp)
+        columns = columns.astype(np.intp)
+        values = self._sublinear_tf(int(counts.max()))[counts] * self.idf[columns]
+        norms = np.sqrt(np.bincount(row_of, weights=values * values, minlength=n_rows))
+        norms[norms == 0.0] = 1.0
+        values /= norms[row_of]
+        indptr = np.zeros(n_rows + 1, dtype=np.intp)
+        np.cumsum(np.bincount(row_of, minlength=n_rows), out=indptr[1:])
+        return SparseRows(indptr, columns, values, row_of)
+
+    def _sublinear_tf(self, largest: int) -> np.ndarray:
+        """1 + log(count) for counts up to `largest`, indexed by count: one value per count however
+        the array is laid out (a vectorised log can round its tail differently from its body)."""
+        table = self._tf_table
+        if len(table) <= largest:
+            size = max(2 * len(table), largest + 1)
+            table = np.array([0.0, *(1.0 + math.log(count) for count in range(1, size))])
+            self._tf_table = table  # grown copies agree on every entry: safe to swap under threads
+        return table
 
     def analysis_ids(self, analysis: Analysis) -> AnalysisIds:
         """All ids of the document, the ids of each sentence, and each word's own ids."""
@@ -97,22 +137,38 @@ class VectorSpace:
         word_lengths: list[int] = []
         word_flat: list[int] = []
         doc: list[int] = []
+        cached = self._word_cache.get
+        get = self.vocabulary.get
         for sentence in analysis.sentences:
-            ids: list[int] = []
-            for word in sentence.words:
-                own = self.word_ids(word.token, word.features)
-                word_lengths.append(len(own))
-                ids.extend(own)
+            owns = [
+                own if (own := cached(word.token)) is not None else self.word_ids(word.token, word.features)
+                for word in sentence.words
+            ]
+            word_lengths.extend(map(len, owns))
+            ids = list(chain.from_iterable(owns))
             word_flat.extend(ids)
-            ids.extend(self.ids(sentence.extra))
+            ids.extend([i for i in map(get, sentence.extra) if i is not None])
             sentence_ids.append(ids)
             doc.extend(ids)
-        doc.extend(self.ids(analysis.extra))
+        doc.extend([i for i in map(get, analysis.extra) if i is not None])
         return AnalysisIds(doc, sentence_ids, word_flat, word_lengths)
 
 
+class SparseRows(NamedTuple):
+    """Vectors in CSR form (as scipy.sparse takes them): row r is `indices[indptr[r]:indptr[r + 1]]`
+    with the matching `values`; `rows` repeats each non-zero's row."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    values: np.ndarray
+    rows: np.ndarray
+
+
 class AnalysisIds(NamedTuple):
-    """Vocabulary ids of one analysis: the document's, each sentence's, and the words' (flat + lengths)."""
+    """Vocabulary ids of one analysis: the document's, each sentence's, and the words' (flat + lengths).
+
+    `doc` is the sentences' ids one after the other, then the document-level ones.
+    """
 
     doc: list[int]
     sentences: list[list[int]]
@@ -166,11 +222,28 @@ def article_vector(space: VectorSpace, article: Article) -> ArticleVector:
     )
 
 
-def _cosine(first: tuple[np.ndarray, np.ndarray], second: tuple[np.ndarray, np.ndarray]) -> float:
-    if not len(first[0]) or not len(second[0]):
-        return 0.0
-    _, i1, i2 = np.intersect1d(first[0], second[0], assume_unique=True, return_indices=True)
-    return float(first[1][i1] @ second[1][i2])
+def article_cosines(rows: SparseRows, owners: np.ndarray, articles: Sequence[ArticleVector], width: int) -> np.ndarray:
+    """Each row's cosine with its article (`owners[r]` indexes `articles`; -1: none, cosine 0).
+
+    Every row of a batch against its own article in a few array operations: an (article, id) key
+    per non-zero found by binary search among the articles' keys. Both sides are unit vectors, so
+    the cosine is the dot product, summed per row in id order. `width` exceeds every id.
+    """
+    n_rows = len(owners)
+    if not articles or not len(rows.indices):
+        return np.zeros(n_rows)
+    article_keys = np.concatenate([k * width + a.unique.astype(np.int64) for k, a in enumerate(articles)])
+    if not len(article_keys):
+        return np.zeros(n_rows)
+    article_values = np.concatenate([a.values for a in articles])
+    row_of = rows.rows
+    owner = np.asarray(owners, dtype=np.int64)[row_of]
+    kept = np.flatnonzero(owner >= 0)
+    keys = owner[kept] * width + rows.indices[kept]
+    found = np.minimum(np.searchsorted(article_keys, keys), len(article_keys) - 1)
+    hit = article_keys[found] == keys
+    products = rows.values[kept[hit]] * article_values[found[hit]]
+    return np.bincount(row_of[kept[hit]], weights=products, minlength=n_rows)
 
 
 def off_topic_features(
@@ -181,10 +254,25 @@ def off_topic_features(
     spam_logit: float,
     article: ArticleVector,
 ) -> np.ndarray:
-    """The off-topic stacker's inputs (OFF_TOPIC_FEATURES): similarity to the article plus logits."""
-    art = (article.unique, article.values)
-    cosine = _cosine(doc, art)
-    best = max((_cosine(v, art) for v in sentence_vectors), default=0.0)
+    """The off-topic stacker's inputs (OFF_TOPIC_FEATURES) from a comment's vectors (training's way in)."""
+    vectors = [doc, *sentence_vectors]
+    lengths = [len(unique) for unique, _ in vectors]
+    rows = SparseRows(
+        np.cumsum([0, *lengths]),
+        np.concatenate([unique for unique, _ in vectors]).astype(np.int64),
+        np.concatenate([values for _, values in vectors]),
+        np.repeat(np.arange(len(vectors)), lengths),
+    )
+    width = int(max(rows.indices.max(initial=0), article.unique.max(initial=0))) + 1
+    cosines = article_cosines(rows, np.zeros(len(vectors), dtype=np.int64), [article], width).tolist()
+    return off_topic_row(analysis, cosines[0], max(cosines[1:], default=0.0), text_logit, spam_logit, article)
+
+
+def off_topic_row(
+    analysis: Analysis, cosine: float, best: float, text_logit: float, spam_logit: float, article: ArticleVector
+) -> np.ndarray:
+    """The off-topic stacker's inputs given the comment's cosine with the article and its best
+    sentence's (0 without sentences)."""
     stems = content_stems(analysis.normalized.text)
     shared = sum(1 for s in stems if s in article.stems)
     overlap = shared / len(stems) if stems else 0.0
@@ -192,6 +280,14 @@ def off_topic_features(
     return np.array(
         [cosine, max(best, cosine), overlap, title, math.log1p(shared), math.log1p(len(stems)), text_logit, spam_logit]
     )
+
+
+class _Prepared(NamedTuple):
+    """A comment after the text work, waiting for the arithmetic (`Engine._score`)."""
+
+    analysis: Analysis
+    ids: AnalysisIds
+    article: ArticleVector | None
 
 
 @dataclass(frozen=True)
@@ -233,9 +329,11 @@ class Engine:
         self._weights = np.column_stack([heads[name].coef_[0] for name in DOC_HEADS]).astype(np.float64)
         self._bias = np.array([heads[name].intercept_[0] for name in DOC_HEADS], dtype=np.float64)
         self._column = {name: i for i, name in enumerate(DOC_HEADS)}
+        self._sentence_weights = np.ascontiguousarray(self._weights[:, self._column["spam_sentence"]])
         span_head = heads["toxic_span"]
         self._span_weights = span_head.coef_[0].astype(np.float64)
         self._span_bias = float(span_head.intercept_[0])
+        self._span_logits: dict[str, float] = {}  # token -> its toxic-span logit (see _word_span_logit)
         # name -> (a, b, c): p = sigmoid(a * logit + b + c * log sigmoid(toxicity_logit)). Attributes
         # lean on toxicity (c != 0) because their own positives are few; other labels have c = 0.
         self._calibration: dict[str, tuple[float, float, float]] = artifact["calibration"]
@@ -279,23 +377,33 @@ class Engine:
                 self._articles.popitem(last=False)
         return vector
 
-    def _word_span_logits(self, ids: AnalysisIds) -> np.ndarray:
-        """Each word's toxic-span logit from its own features (unit-normalised IDF weights)."""
-        lengths = np.asarray(ids.word_lengths, dtype=np.intp)
-        out = np.full(len(lengths), -50.0)
-        if not ids.word_flat:
-            return out
-        flat = np.asarray(ids.word_flat, dtype=np.intp)
-        nonempty = lengths > 0
-        idf = self.space.idf[flat]
-        starts = (np.cumsum(lengths) - lengths)[nonempty]
-        dots = np.add.reduceat(idf * self._span_weights[flat], starts)
-        norms = np.sqrt(np.add.reduceat(idf * idf, starts))
-        out[nonempty] = dots / norms + self._span_bias
-        return out
+    def _word_span_logit(self, word: WordFeatures) -> float:
+        """A word's toxic-span logit from its own features (unit-normalised IDF weights).
+
+        It depends on the token alone, so it is cached like the token's ids: a comment's words are
+        mostly common ones. Summed in plain Python, in id order, so it is the same number whichever
+        comment or batch asks first.
+        """
+        logit = self._span_logits.get(word.token)
+        if logit is None:
+            ids = list(self.space.word_ids(word.token, word.features))
+            logit = -50.0
+            if ids:
+                dot = norm = 0.0
+                for value, weight in zip(self.space.idf[ids].tolist(), self._span_weights[ids].tolist(), strict=True):
+                    dot += value * weight
+                    norm += value * value
+                logit = dot / math.sqrt(norm) + self._span_bias
+            if len(self._span_logits) < 500_000:
+                self._span_logits[word.token] = logit
+        return logit
 
     def raw_scores(self, text: str, article: Article | None = None) -> RawScores:
         """Score without calibration or decision (training tunes calibration and thresholds on this)."""
+        return self._score([self._prepare(text, article)])[0]
+
+    def _prepare(self, text: str, article: Article | None) -> _Prepared:
+        """Check the input and do the per-comment text work: everything before the arithmetic."""
         if not isinstance(text, str):
             raise InputError("comment text must be a string", field="text")
         if len(text) > MAX_CHARS:
@@ -304,42 +412,147 @@ class Engine:
             raise InputError("article must be an Article", field="article")
         article_vec = self.article_vector(article) if article is not None and not article.is_empty else None
         analysis = analyze_normalized(normalize(text), article_vec.words if article_vec is not None else None)
-        ids = self.space.analysis_ids(analysis)
-        doc = self.space.vectorize(ids.doc)
-        doc_logits = doc[1] @ self._weights[doc[0]] + self._bias
+        return _Prepared(analysis, self.space.analysis_ids(analysis), article_vec)
 
+    def _score(self, batch: Sequence[_Prepared]) -> list[RawScores]:
+        """The arithmetic of `raw_scores` for many comments at once, the same code for one or many.
+
+        Every comment has a document vector and, when it has several sentences, one per sentence
+        (a single sentence is the document). All of them are vectorised together, the documents go
+        through one sparse product with the heads' weights, the sentences through one sum, and all
+        through one pass of cosines with the articles: per comment, numpy's call overhead would
+        cost more than the arithmetic. Each row is computed on its own, so the numbers do not
+        depend on what else is in the batch.
+        """
+        n_docs = len(batch)
+        flat: list[int] = []
+        doc_lengths: list[int] = []
+        # Each comment's `doc` ids in pieces: its sentences (when it has several), then the rest;
+        # the row of each piece's sentence vector (-1: the rest, in the document vector only).
+        piece_lengths: list[int] = []
+        piece_rows: list[int] = []
+        row_owners: list[int] = []  # per document, then per sentence row: its article in `articles`, or -1
+        sentence_owners: list[int] = []
+        articles: list[ArticleVector] = []
+        article_index: dict[int, int] = {}  # by id(): the batch holds every article it indexes
+        first_sentence_rows: list[int] = []  # each comment's first sentence row (if it has several)
+        n_rows = n_docs
+        for prepared in batch:
+            ids = prepared.ids
+            owner = -1
+            if prepared.article is not None:
+                owner = article_index.setdefault(id(prepared.article), len(articles))
+                if owner == len(articles):
+                    articles.append(prepared.article)
+            row_owners.append(owner)
+            flat.extend(ids.doc)
+            doc_lengths.append(len(ids.doc))
+            first_sentence_rows.append(n_rows)
+            rest = len(ids.doc)
+            if len(ids.sentences) > 1:
+                for sentence in ids.sentences:
+                    piece_lengths.append(len(sentence))
+                    piece_rows.append(n_rows)
+                    sentence_owners.append(owner)
+                    rest -= len(sentence)
+                    n_rows += 1
+            piece_lengths.append(rest)
+            piece_rows.append(-1)
+        ids_array = np.fromiter(flat, dtype=np.int64, count=len(flat))
+        sentence_of = np.repeat(np.array(piece_rows, dtype=np.int64), piece_lengths)
+        in_sentence = np.flatnonzero(sentence_of >= 0)
+        doc_rows = np.repeat(np.arange(n_docs, dtype=np.int64), doc_lengths)
+        vectors = self.space.vectorize_rows(
+            np.concatenate([ids_array, ids_array[in_sentence]]),
+            np.concatenate([doc_rows, sentence_of[in_sentence]]),
+            n_rows,
+        )
+        cut = vectors.indptr[n_docs]
+        doc_logits = (self._doc_dots(vectors, n_docs) + self._bias).tolist()
+        sentence_sums = np.bincount(
+            vectors.rows[cut:] - n_docs,
+            weights=vectors.values[cut:] * self._sentence_weights[vectors.indices[cut:]],
+            minlength=n_rows - n_docs,
+        )
+        sentence_logits = (sentence_sums + self._bias[self._column["spam_sentence"]]).tolist()
+        cosines: list[float] = []
+        if articles:
+            owners = np.array(row_owners + sentence_owners, dtype=np.int64)
+            cosines = article_cosines(vectors, owners, articles, len(self.space.idf)).tolist()
+        out = []
+        for k, (prepared, first) in enumerate(zip(batch, first_sentence_rows, strict=True)):
+            z = doc_logits[k]
+            n_sentences = len(prepared.analysis.sentences)
+            several = n_sentences > 1  # else the only sentence (if any) is the document
+            if several:
+                sentence_z = sentence_logits[first - n_docs : first - n_docs + n_sentences]
+            else:
+                sentence_z = [z[self._column["spam_sentence"]]] * n_sentences
+            similarity = None
+            if prepared.article is not None:
+                own = cosines[first : first + n_sentences] if several else [cosines[k]] * n_sentences
+                similarity = (cosines[k], own)
+            out.append(self._raw(prepared, z, sentence_z, similarity))
+        return out
+
+    def _doc_dots(self, vectors: SparseRows, n_docs: int) -> np.ndarray:
+        """Rows 0..n_docs-1 of `vectors` times the heads' weights: one gather, one product, one sum
+        per row and head (numpy, in row order: cheaper than building a scipy matrix for a few rows)."""
+        out = np.zeros((n_docs, len(self._bias)))
+        cut = vectors.indptr[n_docs]
+        if not cut:
+            return out
+        products = np.take(self._weights, vectors.indices[:cut], axis=0)
+        products *= vectors.values[:cut, None]
+        starts = vectors.indptr[:n_docs]
+        filled = np.flatnonzero(vectors.indptr[1 : n_docs + 1] > starts)  # an empty row adds nothing
+        out[filled] = np.add.reduceat(products, starts[filled], axis=0)
+        return out
+
+    def _raw(
+        self,
+        prepared: _Prepared,
+        z: list[float],
+        sentence_z: list[float],
+        similarity: tuple[float, list[float]] | None,
+    ) -> RawScores:
+        """One comment's RawScores from its document logits `z` (in DOC_HEADS order), each
+        sentence's spam-sentence logit and, with an article, the document's and each sentence's
+        cosine with it."""
+        analysis, article_vec = prepared.analysis, prepared.article
+        column = self._column
         # Spam: the comment as a whole (a head trained on comments), or its most spam-like sentence
         # (a head trained on single sentences with marked plugs), whichever is worse.
-        sent_col = self._column["spam_sentence"]
-        sentence_w = self._weights[:, sent_col]
-        sentence_vectors = []
-        sentence_logits = []
-        for sentence, sentence_ids in zip(analysis.sentences, ids.sentences, strict=True):
-            vector = self.space.vectorize(sentence_ids) if len(ids.sentences) > 1 else doc
-            sentence_vectors.append(vector)
-            if len(sentence.words) >= MIN_SENTENCE_WORDS:
-                sentence_logits.append(float(vector[1] @ sentence_w[vector[0]]) + self._bias[sent_col])
-            else:
-                sentence_logits.append(-math.inf)
-        spam_col = self._column["spam"]
-        logits = {name: float(doc_logits[self._column[name]]) for name in ("toxicity", "toxic_span_gate", *ATTRIBUTES)}
-        logits["spam"] = max([float(doc_logits[spam_col]), *sentence_logits])
+        sentence_logits = [
+            logit if len(sentence.words) >= MIN_SENTENCE_WORDS else -math.inf
+            for sentence, logit in zip(analysis.sentences, sentence_z, strict=True)
+        ]
+        spam_logit = z[column["spam"]]
+        logits = {name: z[column[name]] for name in ("toxicity", "toxic_span_gate", *ATTRIBUTES)}
+        logits["spam"] = max([spam_logit, *sentence_logits])
         features = None
-        if article_vec is not None:
-            features = off_topic_features(
-                analysis,
-                doc,
-                sentence_vectors,
-                float(doc_logits[self._column["off_topic_text"]]),
-                float(doc_logits[spam_col]),
-                article_vec,
-            )
+        if article_vec is not None and similarity is not None:
+            cosine, sentence_cosines = similarity
+            text_logit = z[column["off_topic_text"]]
+            best = max(sentence_cosines, default=0.0)
+            features = off_topic_row(analysis, cosine, best, text_logit, spam_logit, article_vec)
             logits["off_topic"] = float(features @ self._off_topic_coef) + self._off_topic_bias
-        return RawScores(analysis, logits, sentence_logits, ids, features)
+        return RawScores(analysis, logits, sentence_logits, prepared.ids, features)
 
     def assess(self, text: str, article: Article | None = None, *, policy: Policy | None = None) -> Assessment:
         """Score one comment; `article` enables the off-topic score; `policy` overrides thresholds."""
-        raw = self.raw_scores(text, article)
+        return self._assess_raw(self.raw_scores(text, article), policy)
+
+    def _assess_many(self, items: Sequence[tuple[str, Article | None]], policy: Policy | None) -> list[Assessment]:
+        """`assess` for each item, with the arithmetic done a chunk of comments at a time."""
+        out: list[Assessment] = []
+        for start in range(0, len(items), BATCH_CHUNK):
+            prepared = [self._prepare(text, article) for text, article in items[start : start + BATCH_CHUNK]]
+            out.extend(self._assess_raw(raw, policy) for raw in self._score(prepared))
+        return out
+
+    def _assess_raw(self, raw: RawScores, policy: Policy | None) -> Assessment:
+        """Calibrate, explain and decide: the part of `assess` after the scoring."""
         scores: dict[str, float | None] = {
             "spam": self._calibrated("spam", raw.logits["spam"]),
             "toxicity": self._calibrated("toxicity", raw.logits["toxicity"]),
@@ -426,14 +639,12 @@ class Engine:
         """
         if _sigmoid(raw.logits["toxic_span_gate"]) < gate or not raw.ids.word_lengths:
             return []
-        word_logits = self._word_span_logits(raw.ids)
         chars = max(len(raw.analysis.normalized.original), SPAN_REFERENCE_CHARS / 10)
         cut = math.log(word / (1.0 - word)) + length * math.log(chars / SPAN_REFERENCE_CHARS)
-        words = [w for s in raw.analysis.sentences for w in s.words]
         text = raw.analysis.normalized.text
         merged: list[list[int]] = []
-        for k in np.flatnonzero(word_logits >= cut).tolist():
-            start, end = words[k].start, words[k].end
+        toxic = (w for s in raw.analysis.sentences for w in s.words if self._word_span_logit(w) >= cut)
+        for start, end in ((w.start, w.end) for w in toxic):
             if merged and not text[merged[-1][1] : start].strip(" ,'\"-"):
                 merged[-1][1] = end
             else:
@@ -445,13 +656,16 @@ class Engine:
     ) -> list[Assessment]:
         """Score many comments, in order (articles are vectorised once each thanks to the article cache).
 
+        Exactly what `assess` says for each, faster: the arithmetic runs for `BATCH_CHUNK`
+        comments at a time.
+
         `processes > 1` splits a large batch over forked worker processes that share this engine's
         memory (nothing is pickled but the comments and the results). Only for single-threaded
         callers such as batch scripts: forking a process that runs other threads (a web server) is
         unsafe, so the service never passes it.
         """
         if processes <= 1 or len(items) < 200 * processes:
-            return [self.assess(text, article, policy=policy) for text, article in items]
+            return self._assess_many(items, policy)
         global _BATCH
         _BATCH = (self, policy)
         chunk = -(-len(items) // (processes * 4))
@@ -471,4 +685,4 @@ def _assess_chunk(items: list[tuple[str, Article | None]]) -> list[Assessment]:
     """Worker side of `Engine.assess_batch(processes=N)`: the engine came with the fork."""
     assert _BATCH is not None
     engine, policy = _BATCH
-    return [engine.assess(text, article, policy=policy) for text, article in items]
+    return engine._assess_many(items, policy)

@@ -17,6 +17,7 @@ import unicodedata
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Characters that render as nothing (zero-width space/joiners, BOM, soft hyphen, word joiner...).
 _INVISIBLE = frozenset("\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff\u00ad\u180e")
@@ -36,6 +37,7 @@ _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t
 # number+unit tokens ("25th", "4k", "10pm", "mp3") by requiring a letter before the first digit
 # or a digit between letters.
 _LEET_TOKEN = re.compile(r"(?<![\w@$])(?=[a-z0-9@$]*[0-9@$])[a-z0-9@$]*[a-z][a-z0-9@$]*(?![\w@$])")
+_LEET_CHAR = re.compile(r"[0-9@$]")  # every leet token has one: a quick way to rule most texts out
 # A leet character between two letters ("b1tcoin"), or two or more trailing ones ("fr33").
 _LEET_INNER = re.compile(r"[a-z][0134578$]+[a-z]|^[a-z]{2,}[0134578]{2,}$")
 # Three or more single letters separated by the same spacer: "v i a g r a", "c-a-s-i-n-o", "f.r.e.e".
@@ -50,6 +52,7 @@ _DOT_WORD = re.compile(
     # a spaced dot only before the commonest endings ("ended . Me and you" is no domain)
     r"|(?<=[a-z0-9])\s+\.\s*(?=(?:com|net|org|co\.uk|io|info|biz)\b)"
 )
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _HTML_BITS = re.compile(r"<\s*br\s*/?\s*>|&(?:#\d+|#x[0-9a-f]+|[a-z]+);", re.IGNORECASE)
 
 
@@ -120,6 +123,7 @@ def _html_piece(match: re.Match[str]) -> str:
     return html.unescape(piece)
 
 
+@lru_cache(maxsize=8192)
 def _fold_char(ch: str) -> str:
     """Lower-case, strip accents, undo width/compatibility forms and script look-alikes."""
     if ch in _INVISIBLE:
@@ -138,20 +142,24 @@ def normalize(original: str) -> Normalized:
         text = original.lower()
         offsets: list[int] | None = None
     else:
-        chars: list[str] = []
+        # ASCII runs only need lower-casing; fold the other characters one by one.
+        pieces: list[str] = []
         offsets = []
-        for i, ch in enumerate(original):
-            if ch.isascii():
-                chars.append(ch.lower())
-                offsets.append(i)
-                continue
+        last = 0
+        for match in _NON_ASCII.finditer(original):
+            i = match.start()
+            pieces.append(original[last:i].lower())
+            offsets.extend(range(last, i))
+            ch = match.group()
             folded = _fold_char(ch)
             if ch in _INVISIBLE or ch in _CONFUSABLES:
                 tricks.append(i)
-            for c in folded:
-                chars.append(c)
-                offsets.append(i)
-        text = "".join(chars)
+            pieces.append(folded)
+            offsets.extend([i] * len(folded))
+            last = i + 1
+        pieces.append(original[last:].lower())
+        offsets.extend(range(last, len(original)))
+        text = "".join(pieces)
 
     if "&" in text or "<" in text:
         offsets = list(range(len(text))) if offsets is None else offsets
@@ -170,7 +178,7 @@ def normalize(original: str) -> Normalized:
     if "dot" in text or "[." in text or "(." in text or " ." in text:
         text, offsets, changed = _substitute(text, _ensure(), _DOT_WORD, lambda m: ".")
         tricks.extend(changed)
-    if _LEET_TOKEN.search(text):
+    if _LEET_CHAR.search(text) and _LEET_TOKEN.search(text):
         text, offsets, changed = _substitute(text, _ensure(), _LEET_TOKEN, _unleet)
         tricks.extend(changed)
     if offsets is None:
@@ -214,6 +222,16 @@ _WORD = re.compile(rf"https?://\S+|www\.\S+|{_DOMAIN}|[a-z0-9]+(?:['’][a-z]+)*
 IS_LINK = re.compile(rf"https?://\S+|www\.\S+|{_DOMAIN}")
 
 
+_DOT_LETTER = re.compile(r"\.[a-z]")
+
+
+def might_hold_link(text: str) -> bool:
+    """False when no link pattern (`IS_LINK`, `URL`, `SHORT_LINK`) can match normalized text: each
+    needs "://", "www." or a dot before a letter. Most comments have none of these, and checking
+    costs far less than running the link patterns."""
+    return "://" in text or "www." in text or _DOT_LETTER.search(text) is not None
+
+
 # A link followed by more text, and a parenthetical aside of six or more words:
 # places where a plug is glued into a sentence without punctuation.
 _LINK_THEN_TEXT = re.compile(rf"(?:https?://\S+|www\.\S+|{_DOMAIN})\s+(?=\S)")
@@ -233,9 +251,10 @@ def plug_breaks(normalized: Normalized) -> list[tuple[int, int]]:
     sentence). Casing is read from the original text: the normalized text is lower case.
     """
     text, original = normalized.text, normalized.original
-    breaks = []
+    breaks: list[tuple[int, int]] = []
+    links = _LINK_THEN_TEXT.finditer(text) if might_hold_link(text) else ()
     phones = (m for m in _PHONE_THEN_TEXT.finditer(text) if sum(map(str.isdigit, m.group(0))) >= _PHONE_DIGITS)
-    for match in itertools.chain(_LINK_THEN_TEXT.finditer(text), phones):
+    for match in itertools.chain(links, phones):
         before = text[: match.start()].rstrip()
         if not before or before[-1] in ".!?…\n":
             continue  # a link that opens its sentence leads into the words after it
@@ -243,7 +262,7 @@ def plug_breaks(normalized: Normalized) -> list[tuple[int, int]]:
         following = original[position] if position < len(original) else ""
         if following and (following.isupper() or following.isdigit() or not following.isalnum()):
             breaks.append((match.end() - 1, match.end()))
-    for match in _ASIDE.finditer(text):
+    for match in _ASIDE.finditer(text) if "(" in text else ():
         inner = match.group(1)
         if len(inner.split()) >= _ASIDE_WORDS:
             breaks.append((match.start(), match.start(1)))

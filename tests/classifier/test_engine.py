@@ -137,3 +137,70 @@ def test_attribute_calibration_adds_the_log_of_the_toxicity_probability(engine):
     z, z_tox = 0.7, -1.3
     expected = 1 / (1 + np.exp(-(a * z + b + c * np.log(1 / (1 + np.exp(-z_tox))))))
     assert engine._calibrated("insult", z, z_tox) == pytest.approx(expected)
+
+
+FLOOD = Article(
+    "River Lune bursts its banks in Lowmere", "Flood water reached the square on Sunday. 40 homes were evacuated."
+)
+PHONE = Article(
+    "Phone maker raises flagship price to $1,199", "The new Aurora 9 phone will cost $1,199, up $100 from last year."
+)
+VARIED = [
+    ("Hope everyone in the square got out safely. That water rose so fast.", FLOOD),
+    ("Great article, thanks! Visit my blog at cheap-pills dot com for discounts", FLOOD),
+    ("You are an absolute idiot and everyone here knows it.", None),
+    ("", None),
+    ("   ", FLOOD),
+    ("ok", PHONE),
+    ("!!!", None),
+    (
+        "Honestly the council had years to fix this. My insurance is up to $450/month from just $200/month. "
+        "I switched to Fernvest, only $25/month (from Insurance Panda) — bit.ly/cheap-cover. Check it out!",
+        FLOOD,
+    ),
+    ("Earn $500 a day from home, message me on telegram @cashking or WhatsApp +1 555 010 2222", PHONE),
+    ("The councillor who approved this is a stupid moron and an idiot.\nShut up, you fool.", FLOOD),
+    ("Buy v i a g r a at ph4rm4cy.biz\u200b now; best prices; free shipping", None),
+    ("Ünïcödé façade — naïve café. Аpple іs a brand?", PHONE),
+    ("The phone is too expensive. Battery life is fine though. I'll wait for the sale.", PHONE),
+    ("The phone is too expensive. Battery life is fine though. I'll wait for the sale.", FLOOD),
+    ("www.example.com", None),
+    ("The council met on Tuesday to discuss the budget and the new bus lanes. " * 12, FLOOD),
+    ("<br>Nice &amp; clear report.<br/>Thanks", Article("", "")),
+]
+
+
+def test_batch_equals_one_by_one_exactly(engine):
+    """assess_batch scores comments together (one vectorisation and product per chunk) but must
+    say exactly what assess says for each: rows are computed independently, so no tolerance."""
+    items = VARIED + VARIED[::-1] + VARIED[::3]  # more than one chunk, each comment in varied company
+    policy = engine.policy.with_overrides({"toxicity": {"hold": 0.0}, "spam": {"hold": 0.3}})
+    for used in (None, policy):
+        batch = engine.assess_batch(items, policy=used)
+        assert batch == [engine.assess(text, article, policy=used) for text, article in items]
+    assert batch[0] == batch[len(VARIED) * 2 - 1], "the same comment and article in another batch position"
+
+
+def test_raw_scores_in_a_batch_equal_raw_scores_alone(engine):
+    raws = engine._score([engine._prepare(text, article) for text, article in VARIED])
+    for (text, article), raw in zip(VARIED, raws, strict=True):
+        alone = engine.raw_scores(text, article)
+        assert raw.logits == alone.logits
+        assert raw.sentence_logits == alone.sentence_logits
+        if alone.off_topic_features is None:
+            assert raw.off_topic_features is None
+        else:
+            assert raw.off_topic_features.tolist() == alone.off_topic_features.tolist()
+
+
+def test_vectorizing_rows_together_equals_each_row_alone(engine):
+    space = engine.space
+    docs = [space.analysis_ids(analyze(text)).doc for text, _ in VARIED]
+    ids = np.array([i for doc in docs for i in doc], dtype=np.int64)
+    rows = np.repeat(np.arange(len(docs)), [len(doc) for doc in docs])
+    together = space.vectorize_rows(ids, rows, len(docs))
+    for r, doc in enumerate(docs):
+        unique, values = space.vectorize(doc)
+        start, end = together.indptr[r], together.indptr[r + 1]
+        assert together.indices[start:end].tolist() == unique.tolist()
+        assert together.values[start:end].tolist() == values.tolist()

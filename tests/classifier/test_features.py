@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from classifier.features import analyze, article_words, word_features
+import re
+
+import pytest
+
+from classifier.features import _SIGNAL_FEATURES, _letters_and_capitals, analyze, article_words, word_features
+from classifier.text import BRAND, RATE, normalize
 
 
 def _signals(text: str) -> list[list[str]]:
@@ -69,3 +74,33 @@ def test_a_name_inside_a_sentence_that_the_article_never_mentions_is_novel():
     (first,) = _signals_with("Nannybee is what I use.", words)
     assert "s:novel_name" not in first  # a sentence's first word is capitalised anyway
     assert "s:novel_name" not in analyze("I pay Erasa every month.").all_features()  # no article, nothing novel
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "see http://x now",
+        "www.-deals today",
+        "Visit bit.ly/abc or example.com",
+        "Only $3 a month, up to $450 from £200",
+        "price ٣٠ usd",  # a non-ASCII decimal digit is a digit to PRICE
+        "We earned 8.2% (from Eagle) thanks to loanbridge",
+        "no links, digits or asides here. just words",
+        "Ünïcödé YieldNest через Havenlend",
+        "",
+    ],
+)
+def test_skipping_patterns_that_cannot_match_changes_no_signal(text):
+    """The analysis only runs a signal pattern when the text has what every match needs (a digit,
+    a dot before a letter, a capital...): the signals must be those of running them all."""
+    normalized = normalize(text).text
+    expected = {name for name, pattern, _ in _SIGNAL_FEATURES if pattern.search(normalized)}
+    expected |= {"s:rate"} if RATE.search(normalized) else set()
+    expected |= {"s:brand"} if BRAND.search(text) else set()
+    checked = {name for name, _, _ in _SIGNAL_FEATURES} | {"s:rate", "s:brand"}
+    assert {f for sentence in _signals(text) for f in sentence if f in checked} == expected
+
+
+@pytest.mark.parametrize("text", ["Hello World", "ÀÉ ñ Ünï Capital", "Ⅻ ² ½ x_y", "", "ABC def 123"])
+def test_letters_and_capitals_count_like_the_regexes(text):
+    assert _letters_and_capitals(text) == (len(re.findall(r"[^\W\d_]", text)), len(re.findall(r"[A-Z]", text)))
