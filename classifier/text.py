@@ -246,9 +246,9 @@ def plug_breaks(normalized: Normalized) -> list[tuple[int, int]]:
 
     After a link or a phone number when the original text goes on with a capital, a digit or a
     symbol ("...sentinelops-recruit.com 71,000 personnel", "hotmeetz.live 😘 Ostrowski", "call
-    01632 555 014 The scheme"), and around a
-    parenthetical aside that is a clause of its own (a bare "(brand.com)" stays with its
-    sentence). Casing is read from the original text: the normalized text is lower case.
+    01632 555 014 The scheme"), and around a parenthetical aside that is a clause of its own (a
+    bare "(brand.com)" stays with its sentence). Casing is read from the original text: the
+    normalized text is lower case.
     """
     text, original = normalized.text, normalized.original
     breaks: list[tuple[int, int]] = []
@@ -257,7 +257,7 @@ def plug_breaks(normalized: Normalized) -> list[tuple[int, int]]:
     for match in itertools.chain(links, phones):
         before = text[: match.start()].rstrip()
         if not before or before[-1] in ".!?…\n":
-            continue  # a link that opens its sentence leads into the words after it
+            continue  # a link or number that opens its sentence leads into the words after it
         position = normalized.to_original(match.end(), match.end() + 1)[0]
         following = original[position] if position < len(original) else ""
         if following and (following.isupper() or following.isdigit() or not following.isalnum()):
