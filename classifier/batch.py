@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-from classifier.engine import Engine
+from classifier.engine import MAX_CHARS, Engine
 from classifier.errors import InputError
 from classifier.types import Article
 
@@ -28,6 +28,8 @@ def parse_line(line: str) -> tuple[str | None, str, Article | None]:
     text = item.get("text")
     if not isinstance(text, str) or not text.strip():
         raise InputError("no text: 'text' must be a non-empty string", field="text")
+    if len(text) > MAX_CHARS:
+        raise InputError(f"text longer than {MAX_CHARS} characters", field="text")
     comment_id = item.get("id")
     if comment_id is not None and not isinstance(comment_id, str | int):
         raise InputError("'id' must be a string", field="id")
@@ -43,21 +45,35 @@ def parse_line(line: str) -> tuple[str | None, str, Article | None]:
     return (None if comment_id is None else str(comment_id)), text, article
 
 
+#: Lines scored together: `Engine.assess_batch` does the arithmetic for a chunk at a time. Output
+#: for a chunk is written (and flushed) once the chunk is read, so a slow producer sees it late.
+CHUNK_LINES = 64
+
+
 def score_stream(engine: Engine, infile: Iterable[str], outfile: TextIO, errfile: TextIO) -> int:
     """Score every line of `infile` into `outfile`; 0 when all lines were scored, 1 otherwise."""
     bad = 0
+    pending: list[tuple[str | None, str, Article | None]] = []
+
+    def flush() -> None:
+        assessments = engine.assess_batch([(text, article) for _, text, article in pending])
+        for (comment_id, _, _), assessment in zip(pending, assessments, strict=True):
+            outfile.write(json.dumps({"id": comment_id, **assessment.to_dict()}, ensure_ascii=False) + "\n")
+        outfile.flush()
+        pending.clear()
+
     for number, line in enumerate(infile, 1):
         if not line.strip():
             continue
         try:
-            comment_id, text, article = parse_line(line)
-            assessment = engine.assess(text, article)
+            pending.append(parse_line(line))
         except InputError as exc:
             bad += 1
             errfile.write(f"line {number}: {exc}\n")
             continue
-        outfile.write(json.dumps({"id": comment_id, **assessment.to_dict()}, ensure_ascii=False) + "\n")
-    outfile.flush()
+        if len(pending) >= CHUNK_LINES:
+            flush()
+    flush()
     if bad:
         errfile.write(f"{bad} line(s) skipped\n")
     return 1 if bad else 0

@@ -1,7 +1,8 @@
 """Evaluation of a bundle on held-out rows: the `dev` split of every shared corpus and of training_data/.
 
-Every number here is computed through `Engine.assess`, the same path the service uses, so what is
-reported is what users get (thresholds, calibration, spans and all).
+Every number here is computed through `Engine.assess_batch` (exactly what `Engine.assess`, the path
+the service uses, says for each comment), so what is reported is what users get (thresholds,
+calibration, spans and all).
 """
 
 from __future__ import annotations
@@ -139,10 +140,11 @@ def evaluate_dataset(
 ) -> DatasetResult:
     result = DatasetResult(name, len(examples))
     assessments = []
-    for i, e in enumerate(examples):
-        assessments.append(engine.assess(e.text, e.article))
-        if progress and i and i % 5000 == 0:
-            progress(f"{name}: {i}/{len(examples)}")
+    for start in range(0, len(examples), 5000):
+        chunk = examples[start : start + 5000]
+        assessments.extend(engine.assess_batch([(e.text, e.article) for e in chunk]))
+        if progress and start:
+            progress(f"{name}: {start}/{len(examples)}")
     thresholds = engine.policy.thresholds
     for label in labels:
         idx = [k for k, e in enumerate(examples) if label in e.labels and score_of(assessments[k], label) is not None]

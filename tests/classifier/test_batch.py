@@ -9,6 +9,7 @@ import pytest
 
 from classifier import Engine
 from classifier.batch import score_stream
+from classifier.engine import MAX_CHARS
 
 
 @pytest.fixture(scope="module")
@@ -46,3 +47,17 @@ def test_all_good_lines_exit_zero(engine):
     out, err = io.StringIO(), io.StringIO()
     assert score_stream(engine, io.StringIO(json.dumps({"id": "1", "text": "hi"}) + "\n"), out, err) == 0
     assert err.getvalue() == ""
+
+
+def test_a_long_input_is_scored_in_chunks_in_order_with_bad_lines_skipped(engine):
+    texts = [f"Comment {i}: the council must publish the flood report" + " now" * (i % 7) for i in range(150)]
+    lines = [json.dumps({"id": str(i), "text": t}) for i, t in enumerate(texts)]
+    lines[70] = json.dumps({"id": "70", "text": "x" * (MAX_CHARS + 1)})
+    lines[140] = "{broken"
+    out, err = io.StringIO(), io.StringIO()
+    assert score_stream(engine, io.StringIO("\n".join(lines) + "\n"), out, err) == 1
+    results = [json.loads(line) for line in out.getvalue().splitlines()]
+    kept = [i for i in range(150) if i not in (70, 140)]
+    assert [r["id"] for r in results] == [str(i) for i in kept]
+    assert [r["scores"]["spam"] for r in results] == [engine.assess(texts[i]).to_dict()["scores"]["spam"] for i in kept]
+    assert "line 71: text longer than" in err.getvalue() and "line 141: not JSON" in err.getvalue()
