@@ -247,24 +247,24 @@ def article_cosines(rows: SparseRows, owners: np.ndarray, articles: Sequence[Art
 
 
 def off_topic_features(
+    space: VectorSpace,
     analysis: Analysis,
-    doc: tuple[np.ndarray, np.ndarray],
-    sentence_vectors: list[tuple[np.ndarray, np.ndarray]],
+    ids: AnalysisIds,
     text_logit: float,
     spam_logit: float,
     article: ArticleVector,
 ) -> np.ndarray:
-    """The off-topic stacker's inputs (OFF_TOPIC_FEATURES) from a comment's vectors (training's way in)."""
-    vectors = [doc, *sentence_vectors]
-    lengths = [len(unique) for unique, _ in vectors]
-    rows = SparseRows(
-        np.cumsum([0, *lengths]),
-        np.concatenate([unique for unique, _ in vectors]).astype(np.int64),
-        np.concatenate([values for _, values in vectors]),
-        np.repeat(np.arange(len(vectors)), lengths),
+    """The off-topic stacker's inputs (OFF_TOPIC_FEATURES) for one comment, with logits chosen by the
+    caller (training's way in: its text logits are out-of-fold). The comment and, when it has
+    several, each sentence are vectorised and compared with the article as `Engine._score` does."""
+    pieces = [ids.doc, *(ids.sentences if len(ids.sentences) > 1 else ())]
+    lengths = [len(piece) for piece in pieces]
+    vectors = space.vectorize_rows(
+        np.fromiter(chain.from_iterable(pieces), dtype=np.int64, count=sum(lengths)),
+        np.repeat(np.arange(len(pieces), dtype=np.int64), lengths),
+        len(pieces),
     )
-    width = int(max(rows.indices.max(initial=0), article.unique.max(initial=0))) + 1
-    cosines = article_cosines(rows, np.zeros(len(vectors), dtype=np.int64), [article], width).tolist()
+    cosines = article_cosines(vectors, np.zeros(len(pieces), dtype=np.int64), [article], len(space.idf)).tolist()
     return off_topic_row(analysis, cosines[0], max(cosines[1:], default=0.0), text_logit, spam_logit, article)
 
 

@@ -375,9 +375,7 @@ def train_bundle(
         art = article_vectors[e.article]
         analysis = analyses[e.text, e.article]
         ids = space.analysis_ids(analysis)
-        doc, sentence_ids = space.vectorize(ids.doc), ids.sentences
-        sentence_vectors = [space.vectorize(ids) for ids in sentence_ids] if len(sentence_ids) > 1 else [doc]
-        rows.append(off_topic_features(analysis, doc, sentence_vectors, float(oof[k]), float(spam_doc_logits[k]), art))
+        rows.append(off_topic_features(space, analysis, ids, float(oof[k]), float(spam_doc_logits[k]), art))
     dense = np.array(rows) if rows else np.zeros((0, len(OFF_TOPIC_FEATURES)))
     stacker = LogisticRegression(C=params.C["off_topic"], max_iter=params.max_iter)
     if len(rows) >= 2 and len(np.unique(y_off)) == 2:

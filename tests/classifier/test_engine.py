@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from classifier import Article, Engine, InputError
+from classifier.engine import off_topic_features
 from classifier.features import analyze, feature_list
 
 TEXTS = [
@@ -191,6 +192,20 @@ def test_raw_scores_in_a_batch_equal_raw_scores_alone(engine):
             assert raw.off_topic_features is None
         else:
             assert raw.off_topic_features.tolist() == alone.off_topic_features.tolist()
+
+
+def test_training_builds_the_off_topic_inputs_the_engine_serves(engine):
+    """Training computes the stacker's inputs with out-of-fold logits through `off_topic_features`;
+    with the engine's own logits they must be exactly what `raw_scores` feeds the stacker."""
+    for text, article in VARIED:
+        raw = engine.raw_scores(text, article)
+        if raw.off_topic_features is None:
+            continue
+        text_logit, spam_logit = raw.off_topic_features[-2:]
+        rebuilt = off_topic_features(
+            engine.space, raw.analysis, raw.ids, text_logit, spam_logit, engine.article_vector(article)
+        )
+        assert rebuilt.tolist() == raw.off_topic_features.tolist()
 
 
 def test_vectorizing_rows_together_equals_each_row_alone(engine):
