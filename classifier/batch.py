@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-from classifier.engine import MAX_CHARS, Engine
+from classifier.engine import Engine, check_input
 from classifier.errors import InputError
 from classifier.types import Article
 
@@ -28,8 +28,6 @@ def parse_line(line: str) -> tuple[str | None, str, Article | None]:
     text = item.get("text")
     if not isinstance(text, str) or not text.strip():
         raise InputError("no text: 'text' must be a non-empty string", field="text")
-    if len(text) > MAX_CHARS:
-        raise InputError(f"text longer than {MAX_CHARS} characters", field="text")
     comment_id = item.get("id")
     if comment_id is not None and not isinstance(comment_id, str | int):
         raise InputError("'id' must be a string", field="id")
@@ -42,6 +40,7 @@ def parse_line(line: str) -> tuple[str | None, str, Article | None]:
         if not isinstance(title, str) or not isinstance(body, str):
             raise InputError("'article.title' and 'article.body' must be strings", field="article")
         article = Article(title=title, body=body)
+    check_input(text, article)
     return (None if comment_id is None else str(comment_id)), text, article
 
 

@@ -290,6 +290,17 @@ class _Prepared(NamedTuple):
     article: ArticleVector | None
 
 
+def check_input(text: object, article: object = None) -> None:
+    """Raise InputError unless the engine can score this comment (callers that score many at once
+    check each first, so one bad comment cannot fail the others)."""
+    if not isinstance(text, str):
+        raise InputError("comment text must be a string", field="text")
+    if len(text) > MAX_CHARS:
+        raise InputError(f"comment text longer than {MAX_CHARS} characters", field="text")
+    if article is not None and not isinstance(article, Article):
+        raise InputError("article must be an Article", field="article")
+
+
 @dataclass(frozen=True)
 class RawScores:
     """Uncalibrated internals of one scoring, shared by `assess` and threshold tuning."""
@@ -404,12 +415,7 @@ class Engine:
 
     def _prepare(self, text: str, article: Article | None) -> _Prepared:
         """Check the input and do the per-comment text work: everything before the arithmetic."""
-        if not isinstance(text, str):
-            raise InputError("comment text must be a string", field="text")
-        if len(text) > MAX_CHARS:
-            raise InputError(f"comment text longer than {MAX_CHARS} characters", field="text")
-        if article is not None and not isinstance(article, Article):
-            raise InputError("article must be an Article", field="article")
+        check_input(text, article)
         article_vec = self.article_vector(article) if article is not None and not article.is_empty else None
         analysis = analyze_normalized(normalize(text), article_vec.words if article_vec is not None else None)
         return _Prepared(analysis, self.space.analysis_ids(analysis), article_vec)

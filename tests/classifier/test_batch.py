@@ -60,4 +60,4 @@ def test_a_long_input_is_scored_in_chunks_in_order_with_bad_lines_skipped(engine
     kept = [i for i in range(150) if i not in (70, 140)]
     assert [r["id"] for r in results] == [str(i) for i in kept]
     assert [r["scores"]["spam"] for r in results] == [engine.assess(texts[i]).to_dict()["scores"]["spam"] for i in kept]
-    assert "line 71: text longer than" in err.getvalue() and "line 141: not JSON" in err.getvalue()
+    assert "line 71: comment text longer than" in err.getvalue() and "line 141: not JSON" in err.getvalue()
