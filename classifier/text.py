@@ -209,10 +209,19 @@ def _unleet(match: re.Match[str]) -> str:
 # --- segmentation ---------------------------------------------------------------------------
 
 # Sentence ends: terminal punctuation followed by space, line breaks, or clause breaks that
-# spammers use to glue a plug onto a genuine comment (" - ", "; ", " | ").
+# spammers use to glue a plug onto a genuine comment (" - ", "; ", " | "). A full stop after a
+# single letter ("u.s.", "a.m.", "j. smith") or a common abbreviation ("spokes & co. on queen's
+# road", "dr. patel") does not end a sentence: a plug naming "Smith & Co." would otherwise be cut
+# in two at the company's name. (Python needs fixed-width look-behinds, hence one per length.)
 # (The leading look-aheads only let positions that can start a break try the alternatives: speed.)
+_NOT_AN_END = (
+    r"(?<!\b[a-z]\.)"
+    r"(?<!\b(?:mr|ms|dr|st|co|jr|sr|vs|mt|lt|rd)\.)"
+    r"(?<!\b(?:mrs|ltd|inc|sgt|ave|rev|gen|col)\.)"
+    r"(?<!\b(?:prof|corp|dept|capt|govt|bros)\.)"
+)
 _SENTENCE_BREAK = re.compile(
-    r"(?=[\s;\"')\]])(?:(?<=[.!?…])[\"')\]]*\s+|\n+|\s+[-–—|]{1,2}\s+|;\s+)"
+    rf"(?=[\s;\"')\]])(?:(?<=[.!?…]){_NOT_AN_END}[\"')\]]*\s+|\n+|\s+[-–—|]{{1,2}}\s+|;\s+)"
     r"|(?=[A-Z])(?<=[.!?])"
 )
 # A bare domain ("incmedia.org", "ketocoffee.store/deal"): labels of two or more characters, so

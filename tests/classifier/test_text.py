@@ -55,6 +55,17 @@ def test_sentences_split_on_punctuation_lines_and_glue_dashes():
     assert parts == ["first one.", "second one!", "third", "fourth"]
 
 
+def test_a_full_stop_after_an_initial_or_a_title_does_not_end_the_sentence():
+    original = "Our bike from Spokes & Co. on Queen St. was 2,100. At 9 a.m. Dr. Patel said no. Then the U.S. team left"
+    text = normalize(original).text
+    parts = [text[s:e] for s, e in sentence_spans(text)]
+    assert parts == [
+        "our bike from spokes & co. on queen st. was 2,100.",
+        "at 9 a.m. dr. patel said no.",
+        "then the u.s. team left",
+    ]
+
+
 def test_signals_name_links_contacts_and_prices():
     found = signals("message me on telegram, only $25/month at bit.ly/x")
     assert {"short_link", "contact_handle", "price", "link"} <= set(found)
