@@ -25,6 +25,16 @@ def test_split_rule_matches_the_shared_corpora():
     assert {split_of(str(i)) for i in range(50)} == {"train", "dev"}
 
 
+def test_genuine_comments_are_not_much_shorter_than_embedded_spam(rows):
+    # When they were (2.2-2.7 sentences against 3.2), the model learned "long means spam" and held
+    # 11-15 % of long genuine comments; keep the corpus from teaching that again.
+    def mean_length(kinds: set[str]) -> float:
+        lengths = [len(r["text"]) for r in rows if r["kind"] in kinds]
+        return sum(lengths) / len(lengths)
+
+    assert mean_length({"ham", "hard_ham"}) >= 0.75 * mean_length({"embedded_spam"})
+
+
 def test_corpus_size_schema_and_split(rows):
     with (TRAINING_DATA / "articles.jsonl").open(encoding="utf-8") as handle:
         articles = [json.loads(line) for line in handle]
