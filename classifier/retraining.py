@@ -26,7 +26,7 @@ from classifier.dataset import Example
 from classifier.decision import LABELS
 from classifier.engine import Engine
 from classifier.evaluation import DatasetResult, check_floors, evaluate, evaluate_dataset, score_of
-from classifier.report import metrics_table, write_report
+from classifier.report import floors_table, metrics_table, write_report
 from classifier.types import Assessment
 
 Progress = Callable[[str], None]
@@ -251,7 +251,7 @@ def _sources_table(sources: dict[str, Any]) -> str:
     lines = ["| source | rows | file / note |", "|---|---|---|"]
     for name, info in sources.items():
         info = info if isinstance(info, dict) else {"rows": info}
-        note = info.get("file") or info.get("from") or info.get("note") or ""
+        note = info.get("file") or info.get("from") or info.get("note") or ", ".join(info.get("sha256", {}))
         lines.append(f"| {name} | {info.get('rows', '–')} | {note} |")
     return "\n".join(lines)
 
@@ -264,12 +264,22 @@ def write_model_card(
     current: dict[str, DatasetResult] | None = None,
     current_version: str | None = None,
     gate: Gate | None = None,
+    plots: bool = True,
 ) -> Path:
-    """`model_card.md` in the bundle directory: data sources with row counts, thresholds, metrics on
-    every held-out set (plus the comparison with the bundle it was judged against), and PR curves
-    as PNG (written by `classifier.report.write_report`, whose report.md sits beside the card)."""
-    write_report(engine, results, check_floors(results), out_dir)
+    """`model_card.md` in the bundle directory: data sources with row counts, library versions,
+    thresholds, metrics on every held-out set (plus the comparison with the bundle it was judged
+    against), and PR curves as PNG (written by `classifier.report.write_report`, whose report.md
+    sits beside the card).
+
+    `plots=False` writes the card alone, with the floors and other measures inline: for the
+    default bundle, which ships inside the package and is committed, so images would only add
+    binary churn to every retrain.
+    """
+    checks = check_floors(results)
+    if plots:
+        write_report(engine, results, checks, out_dir)
     manifest = engine.manifest
+    libraries = ", ".join(f"{name} {version}" for name, version in manifest.get("libraries", {}).items())
     thresholds = "\n".join(
         ["| label | hold | reject |", "|---|---|---|"]
         + [f"| {name} | {t.hold} | {t.reject} |" for name, t in engine.policy.thresholds.items()]
@@ -277,6 +287,7 @@ def write_model_card(
     parts = [
         f"# Model card: bundle `{engine.version}`",
         f"Created {manifest.get('created_at', '?')}; training rows: {manifest.get('rows', {})}.",
+        f"Libraries: {libraries or 'not recorded'}. Loading it needs the same scikit-learn version.",
         "## Training data (rows per source)\n" + _sources_table(manifest.get("sources", {})),
         "## Thresholds\nTuned on the validation slice cut from the training rows "
         "(never on the dev sets below); reject keeps the ham false-positive rate within 1%.\n\n" + thresholds,
@@ -289,9 +300,19 @@ def write_model_card(
     if gate is not None:
         verdict = "promoted" if gate.promote else "not promoted"
         parts.append(f"## Gate: {verdict}\n" + "\n".join(f"- {reason}" for reason in gate.reasons))
-    images = sorted(p.name for p in out_dir.glob("pr_*.png"))
-    parts.append("## PR curves\n" + "\n".join(f"![{Path(name).stem}]({name})" for name in images))
-    parts.append("Full evaluation report (floors, confusion matrices): [report.md](report.md).")
+    if plots:
+        images = sorted(p.name for p in out_dir.glob("pr_*.png"))
+        parts.append("## PR curves\n" + "\n".join(f"![{Path(name).stem}]({name})" for name in images))
+        parts.append("Full evaluation report (floors, confusion matrices): [report.md](report.md).")
+    else:
+        extras = [
+            f"- {name} {key}: {'–' if value is None else f'{value:.3f}'}"
+            for name, r in results.items()
+            for key, value in r.extra.items()
+        ]
+        parts.append("## Floors of the engine issue\n" + floors_table(checks))
+        if extras:
+            parts.append("## Other measures\n" + "\n".join(extras))
     card = out_dir / "model_card.md"
     card.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
     return card

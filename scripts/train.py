@@ -2,7 +2,9 @@
 
 Without --out it rebuilds the default bundle shipped in the package (classifier/bundles/default),
 from training_data/ plus the `train` split of ../shared/corpora when present. Same inputs and
-seed give the same bundle.
+seed give the same bundle. Then it scores the held-out (dev) rows and writes `model_card.md`
+beside the bundle: its data, library versions, thresholds and measured quality (--no-card skips
+that; `scripts/evaluate.py` gives the full report with plots).
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from pathlib import Path
 
 from classifier.bundle import DEFAULT_BUNDLE_DIR
 from classifier.dataset import assemble_training_pool, default_corpora_dir, default_training_data_dir
+from classifier.engine import Engine
+from classifier.evaluation import dev_sets, evaluate
+from classifier.retraining import write_model_card
 from classifier.training import TrainParams, train_bundle
 
 
@@ -24,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-corpora", action="store_true", help="train on training_data/ only")
     parser.add_argument("--version", default=None, help="version name (default: m<UTC timestamp>)")
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--no-card", action="store_true", help="do not evaluate on dev or write model_card.md")
     args = parser.parse_args(argv)
 
     corpora = None if args.no_corpora else args.corpora
@@ -40,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
         sources=pool.sources,
         progress=lambda message: print(message, flush=True),
     )
+    if not args.no_card:
+        sets = dev_sets(corpora, args.training_data)
+        engine = Engine.load(args.out)
+        results = evaluate(engine, sets, progress=lambda message: print(message, flush=True))
+        card = write_model_card(engine, results, args.out, plots=False)
+        print(f"model card: {card}", flush=True)
     return 0
 
 

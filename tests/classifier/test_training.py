@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +12,10 @@ import pytest
 from classifier.dataset import Example
 from classifier.training import TrainParams, balanced_weights, span_f1, train_bundle, tune_thresholds
 from tests.conftest import tiny_training_rows
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts"))
+import train  # noqa: E402
 
 
 def test_dev_rows_are_refused(tmp_path):
@@ -73,3 +79,18 @@ def test_sources_listed_in_hold_ignores_do_not_choose_the_hold():
     assert best["validation_best_mean_f1"] == pytest.approx(1.0)
     assert mixed["validation_best_mean_f1"] < 1.0
     assert ignoring == pytest.approx(0.5) and counting < ignoring
+
+
+def test_train_script_writes_the_bundle_and_a_model_card_naming_data_libraries_and_metrics(tmp_path, capsys):
+    out = tmp_path / "bundle"
+    assert train.main(["--training-data", str(REPO / "tests" / "data"), "--no-corpora", "--out", str(out)]) == 0
+    assert (out / "bundle.joblib").is_file() and (out / "manifest.json").is_file()
+    card = (out / "model_card.md").read_text(encoding="utf-8")
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert f"scikit-learn {manifest['libraries']['scikit-learn']}" in card
+    rows = manifest["sources"]["training_data"]["rows"]
+    assert "## Training data (rows per source)\n" in card and f"| training_data | {rows} |" in card
+    assert "| training_data | spam | 4 |" in card  # measured on the 4 dev rows of tests/data
+    assert "## Floors of the engine issue" in card and "| training_data | off_topic | roc_auc |" in card
+    assert not list(out.glob("*.png"))  # the card alone: the default bundle ships in the package
+    assert capsys.readouterr().out.strip().splitlines()[-1] == f"model card: {out / 'model_card.md'}"
