@@ -46,6 +46,13 @@ def floors_table(checks: list[tuple[Floor, float | None, bool]]) -> str:
     return "\n".join(lines)
 
 
+def other_measures(results: dict[str, DatasetResult]) -> str:
+    """The measures that are not per label (span F1, plug location, ...), one Markdown line each."""
+    return "\n".join(
+        f"- {name} {key}: {_fmt(value)}" for name, result in results.items() for key, value in result.extra.items()
+    )
+
+
 def plot_curves(results: dict[str, DatasetResult], out: Path) -> list[Path]:
     files = []
     for name, result in results.items():
@@ -86,10 +93,6 @@ def write_report(
 ) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     images = plot_curves(results, out)
-    extras = []
-    for name, result in results.items():
-        for key, value in result.extra.items():
-            extras.append(f"- {name} {key}: {_fmt(value)}")
     thresholds = ", ".join(f"{k} hold {v.hold} / reject {v.reject}" for k, v in engine.policy.thresholds.items())
     text = "\n\n".join(
         [
@@ -97,7 +100,7 @@ def write_report(
             f"Thresholds: {thresholds}.",
             "## Floors\n" + floors_table(checks),
             "## Per label (precision/recall/F1 at the hold threshold)\n" + metrics_table(results),
-            "## Other measures\n" + "\n".join(extras),
+            "## Other measures\n" + other_measures(results),
             "## Plots\n" + "\n".join(f"![{p.stem}]({p.name})" for p in images),
         ]
     )

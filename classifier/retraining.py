@@ -26,7 +26,7 @@ from classifier.dataset import Example
 from classifier.decision import LABELS
 from classifier.engine import Engine
 from classifier.evaluation import DatasetResult, check_floors, evaluate, evaluate_dataset, score_of
-from classifier.report import floors_table, metrics_table, write_report
+from classifier.report import floors_table, metrics_table, other_measures, write_report
 from classifier.types import Assessment
 
 Progress = Callable[[str], None]
@@ -305,14 +305,9 @@ def write_model_card(
         parts.append("## PR curves\n" + "\n".join(f"![{Path(name).stem}]({name})" for name in images))
         parts.append("Full evaluation report (floors, confusion matrices): [report.md](report.md).")
     else:
-        extras = [
-            f"- {name} {key}: {'–' if value is None else f'{value:.3f}'}"
-            for name, r in results.items()
-            for key, value in r.extra.items()
-        ]
         parts.append("## Floors of the engine issue\n" + floors_table(checks))
-        if extras:
-            parts.append("## Other measures\n" + "\n".join(extras))
+        if extras := other_measures(results):
+            parts.append("## Other measures\n" + extras)
     card = out_dir / "model_card.md"
     card.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
     return card
