@@ -1,10 +1,10 @@
 """The moderator queue API: people (moderator secrets), not platforms (site keys get 403).
 
-    GET  /v1/queue                       filtered, sorted, keyset-paginated comments + counts
-    POST /v1/queue/{id}/decision         approve | reject | reopen (undo) one comment
-    POST /v1/queue/decisions             the same for many ids at once
-    GET  /v1/comments/{id}/history       the engine's verdict and every decision: who, when
-    GET/POST /v1/moderators, DELETE /v1/moderators/{id}    accounts of the site (admins only)
+GET  /v1/queue                       filtered, sorted, keyset-paginated comments + counts
+POST /v1/queue/{id}/decision         approve | reject | reopen (undo) one comment
+POST /v1/queue/decisions             the same for many ids at once
+GET  /v1/comments/{id}/history       the engine's verdict and every decision: who, when
+GET/POST /v1/moderators, DELETE /v1/moderators/{id}    accounts of the site (admins only)
 """
 
 from __future__ import annotations
