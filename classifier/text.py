@@ -49,8 +49,8 @@ _DOT_WORD = re.compile(
     r"\s*(?:\(dot\)|\[dot\]|\[\.\]|\(\.\)|\bdot\b)\s*"
     r"(?=(?:com|net|org|io|co|xyz|info|biz|ru|me|ly|app|shop|site|online|store|link|top|us|uk|cc|tk|gg"
     r"|ca|au|nz|ie|de|eu|in|tv|live|club|market|finance)\b)"
-    # a spaced dot only before the commonest endings ("ended . Me and you" is no domain)
-    r"|(?<=[a-z0-9])\s+\.\s*(?=(?:com|net|org|co\.uk|io|info|biz)\b)"
+    # a spaced dot only before endings that are no English word ("ended . Me and you" is no domain)
+    r"|(?<=[a-z0-9])\s+\.\s*(?=(?:com|net|org|co\.uk|io|info|biz|xyz|ru|tk|cc)\b)"
 )
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _HTML_BITS = re.compile(r"<\s*br\s*/?\s*>|&(?:#\d+|#x[0-9a-f]+|[a-z]+);", re.IGNORECASE)
@@ -387,6 +387,23 @@ BENEFIT = re.compile(
     r"up \d+%|guaranteed|same day)\b"
 )
 
+# An income claim: money with the period it was earned in ("makes $83 an hour", "$11,232 last
+# week", "₦1.8 million monthly", "5k a month"). Alone it is usually a reader's own wage or bill;
+# with WORK_ANYWHERE in the same sentence it is the oldest spam of news comment sections ("my
+# friend's mom makes $83 an hour on the internet"), which often carries no link at all.
+MONEY = re.compile(
+    r"[$€£¥₹₦₱]\s?\d|\b\d[\d,.]*\s?(?:k|grand|million|usd|dollars|bucks|pounds|euros|quid|rupees|naira|pesos)\b"
+)
+PERIOD = re.compile(
+    r"\b(?:an?|per|each|every|this|last)\s(?:hour|hr|day|week|month|night|shift)\b|\b(?:daily|weekly|monthly|hourly)\b"
+    r"|/\s?(?:hr|h|hour|day|wk|week|mo|month)\b|\bin (?:\d+|one|two|three|four|a|just a) (?:days?|weeks?|months?)\b"
+)
+WORK_ANYWHERE = re.compile(
+    r"\b(?:online|on-line|(?:on|from) the (?:internet|net)|internet|(?:from|at) home|home[- ]?based|laptop|"
+    r"from my (?:phone|couch|sofa|bed|room|kitchen)|part[- ]?time|(?:a )?few hours|side (?:hustle|income|gig)|"
+    r"remote(?:ly)?|passive income|no experience)\b"
+)
+
 # A source named in passing: "(from Eagle)", "(via SwiftCover)", "thanks to LoanBridge".
 ATTRIBUTION = re.compile(r"\((?:from|via|with|through|thanks to|at|by)\s+[^()]{2,40}\)|\bthanks to [a-z0-9]")
 PROMO = re.compile(
@@ -407,6 +424,8 @@ def signals(text: str, *, obfuscated: bool = False) -> list[str]:
         found.append("contact_handle")
     if PRICE.search(text):
         found.append("price")
+    if any(MONEY.search(t) and PERIOD.search(t) and WORK_ANYWHERE.search(t) for t in re.split(r"[.!?\n]", text)):
+        found.append("income_claim")
     if PROMO.search(text):
         found.append("promo_words")
     if obfuscated:

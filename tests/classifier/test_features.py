@@ -7,7 +7,7 @@ import re
 import pytest
 
 from classifier.features import _SIGNAL_FEATURES, _letters_and_capitals, analyze, article_words, word_features
-from classifier.text import BRAND, RATE, normalize
+from classifier.text import BRAND, RATE, normalize, signals
 
 
 def _signals(text: str) -> list[list[str]]:
@@ -26,6 +26,19 @@ def test_a_brand_next_to_a_price_or_rate_is_a_testimonial_signal():
     first, second = _signals("We got 5.2% on a fix through Havenlend. The Mayor spoke at City Hall.")
     assert {"s:brand", "s:rate", "s:brand_price"} <= set(first)
     assert "s:brand" in second and "s:brand_price" not in second
+
+
+def test_money_earned_online_in_a_period_is_an_income_claim_and_a_wage_is_not():
+    claim, wage, bill = _signals(
+        "Great story. My aunt makes $83 an hour on the internet. "
+        "I make $24 an hour as a nurse aide. My health insurance is up to $450/month."
+    )[1:]
+    assert {"s:income", "s:income_anywhere"} <= set(claim)
+    assert "s:income" in wage and "s:income_anywhere" not in wage
+    assert "s:income_anywhere" not in bill
+    assert {"s:income", "s:income_anywhere"} <= set(_signals("paid me 763 pounds last week from my phone")[0])
+    assert "income_claim" in signals(normalize("she earns 5k a month working from home").text)
+    assert "income_claim" not in signals(normalize("I earn 5k a month. I work from home on Fridays.").text)
 
 
 def test_obfuscation_is_filed_under_the_sentence_that_used_it():

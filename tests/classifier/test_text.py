@@ -19,6 +19,8 @@ def test_spaced_hyphenated_and_dotted_words_are_joined():
     assert "viagra" in normalize("buy v i a g r a now").text
     assert "casino" in normalize("best c-a-s-i-n-o bonus").text
     assert "example.com" in normalize("visit ex4mple dot com").text
+    assert "rovers-live.xyz" in normalize("stream it free at rovers-live .xyz no signup").text
+    assert "ended . me" in normalize("It ended . Me and you went home.").text
 
 
 def test_leetspeak_is_undone_but_numbers_and_units_are_not():
