@@ -404,6 +404,9 @@ WORK_ANYWHERE = re.compile(
     r"remote(?:ly)?|passive income|no experience)\b"
 )
 
+# Where a sentence ends for `signals` (not inside "$1.8" or "site.com").
+_CLAUSE_END = re.compile(r"[.!?](?:\s|$)|\n")
+
 # A source named in passing: "(from Eagle)", "(via SwiftCover)", "thanks to LoanBridge".
 ATTRIBUTION = re.compile(r"\((?:from|via|with|through|thanks to|at|by)\s+[^()]{2,40}\)|\bthanks to [a-z0-9]")
 PROMO = re.compile(
@@ -424,7 +427,9 @@ def signals(text: str, *, obfuscated: bool = False) -> list[str]:
         found.append("contact_handle")
     if PRICE.search(text):
         found.append("price")
-    if any(MONEY.search(t) and PERIOD.search(t) and WORK_ANYWHERE.search(t) for t in re.split(r"[.!?\n]", text)):
+    if MONEY.search(text) and any(
+        MONEY.search(t) and PERIOD.search(t) and WORK_ANYWHERE.search(t) for t in _CLAUSE_END.split(text)
+    ):
         found.append("income_claim")
     if PROMO.search(text):
         found.append("promo_words")

@@ -39,6 +39,7 @@ def test_money_earned_online_in_a_period_is_an_income_claim_and_a_wage_is_not():
     assert {"s:income", "s:income_anywhere"} <= set(_signals("paid me 763 pounds last week from my phone")[0])
     assert "income_claim" in signals(normalize("she earns 5k a month working from home").text)
     assert "income_claim" not in signals(normalize("I earn 5k a month. I work from home on Fridays.").text)
+    assert "income_claim" in signals(normalize("she makes $83.50 an hour online, no joke").text)
 
 
 def test_obfuscation_is_filed_under_the_sentence_that_used_it():
