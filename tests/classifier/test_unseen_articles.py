@@ -3,9 +3,10 @@
 Every comment in `training_data/` was written for one of its 60 articles, and its writers named the
 story's people and places, so a model can learn "on topic = shares the article's words". Real
 readers engage without repeating a word ("Is it on BBC or Sky?" under a match preview), and real
-spam often carries no link. These 13 articles and their comments (tests/data/unseen_articles.jsonl:
+spam often carries no link. These 17 articles and their comments (tests/data/unseen_articles.jsonl:
 short on-topic replies, off-topic comments, income claims and other scams, each spam genre with
-honest look-alikes) were written apart from the corpus. The bundle before the eleventh writing
+honest look-alikes, and genuine comments that name an identity beside a few that attack one) were
+written apart from the corpus. The bundle before the eleventh writing
 round held 15 of the 49 replies for off-topic (off-topic ROC AUC 0.851) and caught one of the eight
 income claims; the current one holds 7 (0.906) and catches 5. The bounds sit between the two.
 """
@@ -54,3 +55,15 @@ def test_income_claims_and_scams_are_flagged_and_their_honest_look_alikes_are_no
     assert sum(a.scores["spam"] >= hold for a in out["spam", "income"]) >= 4
     assert sum(a.scores["spam"] >= hold for a in out["spam", "scam"]) >= 10
     assert not [a for genre in ("income", "scam") for a in out["spam_lookalike", genre] if a.scores["spam"] >= hold]
+
+
+def test_identity_mentions_are_held_no_more_often_than_today_and_attacks_are_held(scored):
+    """A known gap, bounded so it cannot grow: the public toxicity corpora name identities mostly in
+    toxic comments, and 6 of these 23 genuine comments are held for toxicity: 3 of the 18 that name
+    an identity, and 3 that call a delay "ridiculous", "pathetic" or "fat chance". See README,
+    "Known gaps"."""
+    thresholds, out = scored
+    hold = thresholds["toxicity"].hold
+    benign, toxic = out["benign", "identity"], out["toxic", "identity"]
+    assert sum(a.scores["toxicity"] >= hold for a in benign) <= 6
+    assert sum(a.scores["toxicity"] >= hold for a in toxic) >= len(toxic) - 1
