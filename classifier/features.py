@@ -27,17 +27,15 @@ from classifier.text import (
     CONTACT,
     FIRST_PERSON,
     IS_LINK,
-    MONEY,
     NAME,
-    PERIOD,
     PRICE,
     PRICE_BOAST,
     PRICE_RISE,
     RATE,
     SHORT_LINK,
     URL,
-    WORK_ANYWHERE,
     Normalized,
+    income_claim,
     might_hold_link,
     normalize,
     plug_breaks,
@@ -224,12 +222,10 @@ def analyze_normalized(normalized: Normalized, article: frozenset[str] | None = 
             extra = sentence.extra
             if "s:brand" in extra and ("s:price" in extra or "s:rate" in extra):
                 extra.append("s:brand_price")
-            if possible["digit"]:
-                said = text[sentence.start : sentence.end]
-                if MONEY.search(said) and PERIOD.search(said):
-                    extra.append("s:income")
-                    if WORK_ANYWHERE.search(said):
-                        extra.append("s:income_anywhere")
+            if possible["digit"] and (level := income_claim(text[sentence.start : sentence.end])):
+                extra.append("s:income")
+                if level == 2:
+                    extra.append("s:income_anywhere")
             if "s:novel_brand" in extra:
                 said = text[sentence.start : sentence.end]
                 if FIRST_PERSON.search(said):

@@ -407,6 +407,16 @@ WORK_ANYWHERE = re.compile(
 # Where a sentence ends for `signals` (not inside "$1.8" or "site.com").
 _CLAUSE_END = re.compile(r"[.!?](?:\s|$)|\n")
 
+
+def income_claim(sentence: str) -> int:
+    """0: no income claim in this sentence; 1: money with a period ("$24 an hour"); 2: the same with
+    WORK_ANYWHERE words ("$83 an hour on the internet"). One test for the sentence features and
+    for the reason signal."""
+    if not (MONEY.search(sentence) and PERIOD.search(sentence)):
+        return 0
+    return 2 if WORK_ANYWHERE.search(sentence) else 1
+
+
 # A source named in passing: "(from Eagle)", "(via SwiftCover)", "thanks to LoanBridge".
 ATTRIBUTION = re.compile(r"\((?:from|via|with|through|thanks to|at|by)\s+[^()]{2,40}\)|\bthanks to [a-z0-9]")
 PROMO = re.compile(
@@ -427,9 +437,7 @@ def signals(text: str, *, obfuscated: bool = False) -> list[str]:
         found.append("contact_handle")
     if PRICE.search(text):
         found.append("price")
-    if MONEY.search(text) and any(
-        MONEY.search(t) and PERIOD.search(t) and WORK_ANYWHERE.search(t) for t in _CLAUSE_END.split(text)
-    ):
+    if MONEY.search(text) and any(income_claim(clause) == 2 for clause in _CLAUSE_END.split(text)):
         found.append("income_claim")
     if PROMO.search(text):
         found.append("promo_words")
