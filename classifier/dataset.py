@@ -283,6 +283,27 @@ def splice_spam(
     return out
 
 
+def span_residual(example: Example) -> Example | None:
+    """A ToxicSpans post with its agreed toxic spans cut out, as a non-toxic row (None if too little is left).
+
+    ToxicSpans holds toxic posts only, so on its own it teaches that every word common in angry
+    news comments is toxic, the topic words ("Muslims", "Trump") as much as the insults. Its raters
+    said which words made each post toxic; the rest of the post without them is the contrast it
+    lacks. Only posts with agreed spans have one: where raters did not agree, nothing can be cut.
+    """
+    if not example.toxic_spans:
+        return None
+    pieces, last = [], 0
+    for start, end in example.toxic_spans:
+        pieces.append(example.text[last:start])
+        last = end
+    pieces.append(example.text[last:])
+    text = " ".join(" ".join(pieces).split())
+    if sum(c.isalpha() for c in text) < 20:
+        return None
+    return Example(text, "toxicspans_residual", example.split, {"toxicity": 0.0})
+
+
 def with_split(examples: Iterable[Example], split: str) -> list[Example]:
     return [e for e in examples if e.split == split]
 

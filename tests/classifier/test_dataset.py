@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from classifier.dataset import Example, load_training_data, splice_spam, split_of, toxicspans_gold
+from classifier.dataset import Example, load_training_data, span_residual, splice_spam, split_of, toxicspans_gold
 
 TRAINING_DATA = Path(__file__).resolve().parents[2] / "training_data"
 
@@ -87,3 +87,18 @@ def test_splicing_marks_the_plug_exactly():
     for e in splice_spam(hams, spams, n=20, seed=1):
         ((start, end),) = e.spam_spans
         assert e.text[start:end] == "WIN a free iPhone at win-now.example"
+
+
+def test_a_toxicspans_residual_is_the_post_without_its_agreed_spans_and_not_toxic():
+    text = "Ridiculous policy, and the minister is a lying idiot who should resign today."
+    start = text.index("lying idiot")
+    post = Example(text, "toxicspans", "train", {"toxicity": 1.0}, toxic_spans=((start, start + 11),))
+    residual = span_residual(post)
+    assert residual is not None
+    assert residual.text == "Ridiculous policy, and the minister is a who should resign today."
+    assert residual.labels == {"toxicity": 0.0} and residual.source == "toxicspans_residual"
+    assert residual.split == "train" and not residual.toxic_spans
+    # raters agreed on nothing: nothing to cut; nearly all of it marked: too little left to learn from
+    assert span_residual(Example(text, "toxicspans", "train", {"toxicity": 1.0}, toxic_spans=())) is None
+    whole = Example("you utter idiot", "toxicspans", "train", {"toxicity": 1.0}, toxic_spans=((4, 15),))
+    assert span_residual(whole) is None

@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from classifier.dataset import Example
-from classifier.training import TrainParams, balanced_weights, span_f1, train_bundle, tune_thresholds
+from classifier.training import (
+    TrainParams,
+    balanced_weights,
+    in_validation,
+    span_f1,
+    train_bundle,
+    tune_thresholds,
+)
 from tests.conftest import tiny_training_rows
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,6 +41,26 @@ def test_same_inputs_and_seed_give_the_same_model(tiny_bundle, tmp_path):
     second = json.loads((again / "manifest.json").read_text())
     assert first["thresholds"] == second["thresholds"]
     assert first["metrics"] == second["metrics"]
+
+
+def test_toxicspans_residuals_join_the_fitted_rows_only(tmp_path):
+    """Each fitted ToxicSpans post with agreed spans adds its residual; validation posts add none."""
+    params = TrainParams(min_df=1, max_features=20_000, validation_fraction=0.25)
+    texts = [f"Council story {i}: what a stupid idiot the mayor is, resign now." for i in range(40)]
+    posts = [
+        Example(t, "toxicspans", "train", {"toxicity": 1.0}, toxic_spans=((t.index("stupid"), t.index(" the")),))
+        for t in texts
+    ]
+    rows = tiny_training_rows()[::3] + posts
+    fitted = sum(not in_validation(p, params.seed, params.validation_fraction) for p in posts)
+    assert 0 < fitted < len(posts)
+    messages: list[str] = []
+    train_bundle(rows, tmp_path / "b", params=params, version="residuals", progress=messages.append)
+    assert f"({fitted} ToxicSpans residuals)" in messages[0]
+    messages.clear()
+    off = TrainParams(**{**params.to_dict(), "span_residuals": False})
+    train_bundle(rows, tmp_path / "c", params=off, version="none", progress=messages.append)
+    assert "(0 ToxicSpans residuals)" in messages[0]
 
 
 def test_span_f1_is_the_semeval_metric():

@@ -65,5 +65,5 @@ def test_identity_mentions_are_held_no_more_often_than_today_and_attacks_are_hel
     thresholds, out = scored
     hold = thresholds["toxicity"].hold
     benign, toxic = out["benign", "identity"], out["toxic", "identity"]
-    assert sum(a.scores["toxicity"] >= hold for a in benign) <= 6
+    assert sum(a.scores["toxicity"] >= hold for a in benign) <= 5
     assert sum(a.scores["toxicity"] >= hold for a in toxic) >= len(toxic) - 1
