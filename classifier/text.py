@@ -52,6 +52,13 @@ _DOT_WORD = re.compile(
     # a spaced dot only before endings that are no English word ("ended . Me and you" is no domain)
     r"|(?<=[a-z0-9])\s+\.\s*(?=(?:com|net|org|co\.uk|io|info|biz|xyz|ru|tk|cc)\b)"
 )
+# A spaced or spelt-out dot inside an address that starts with "www": the "www" says it is one,
+# whatever its ending ("www . bizz . cash", "www dot fastloans dot win"), so no list of endings.
+# A dot with a space after it and none before ends a sentence ("www.bbc.co.uk. Then"): not joined
+# (but right after "www" it does not).
+_DOT_PIECE = r"(?:\s+\.\s*|\.(?!\s)|\s*(?:\(dot\)|\[dot\]|\[\.\]|\bdot\b)\s*)"
+_WWW_SPACED = re.compile(r"\bwww(?:\s*\.\s*|" + _DOT_PIECE + r")[a-z0-9-]{2,}(?:" + _DOT_PIECE + r"[a-z0-9-]{2,}){1,4}")
+_WWW_DOT = re.compile(r"\s*(?:\.|\(dot\)|\[dot\]|\[\.\]|\bdot\b)\s*")  # within a match: every dot
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _HTML_BITS = re.compile(r"<\s*br\s*/?\s*>|&(?:#\d+|#x[0-9a-f]+|[a-z]+);", re.IGNORECASE)
 
@@ -174,6 +181,9 @@ def normalize(original: str) -> Normalized:
         tricks.extend(changed)
     if _SPACED.search(text):
         text, offsets, changed = _substitute(text, _ensure(), _SPACED, _collapse_spaced)
+        tricks.extend(changed)
+    if "www" in text and _WWW_SPACED.search(text):
+        text, offsets, changed = _substitute(text, _ensure(), _WWW_SPACED, lambda m: _WWW_DOT.sub(".", m.group(0)))
         tricks.extend(changed)
     if "dot" in text or "[." in text or "(." in text or " ." in text:
         text, offsets, changed = _substitute(text, _ensure(), _DOT_WORD, lambda m: ".")

@@ -21,6 +21,14 @@ def test_spaced_hyphenated_and_dotted_words_are_joined():
     assert "example.com" in normalize("visit ex4mple dot com").text
     assert "rovers-live.xyz" in normalize("stream it free at rovers-live .xyz no signup").text
     assert "ended . me" in normalize("It ended . Me and you went home.").text
+    # after "www" any ending is joined, spaced or spelt out; offsets still cover the original
+    n = normalize("Cheap loans at www . bizz . cash today, or WWW dot fastloans dot win")
+    assert "www.bizz.cash today" in n.text and "www.fastloans.win" in n.text and n.obfuscated
+    start = n.text.index("www.bizz")
+    o_start, o_end = n.to_original(start, start + len("www.bizz.cash"))
+    assert n.original[o_start:o_end] == "www . bizz . cash"
+    assert normalize("www. example .com").text == "www.example.com"
+    assert normalize("see www.bbc.co.uk. Then").text == "see www.bbc.co.uk. then"
 
 
 def test_leetspeak_is_undone_but_numbers_and_units_are_not():
