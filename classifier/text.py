@@ -54,8 +54,8 @@ _DOT_WORD = re.compile(
 )
 # A spaced or spelt-out dot inside an address that starts with "www": the "www" says it is one,
 # whatever its ending ("www . bizz . cash", "www dot fastloans dot win"), so no list of endings.
-# A dot with a space after it and none before ends a sentence ("www.bbc.co.uk. Then"): not joined
-# (but right after "www" it does not).
+# A dot with a space after it and none before ends a sentence ("www.bbc.co.uk. Then") and is not
+# joined, except right after "www" ("www. example .com").
 _DOT_PIECE = r"(?:\s+\.\s*|\.(?!\s)|\s*(?:\(dot\)|\[dot\]|\[\.\]|\bdot\b)\s*)"
 _WWW_SPACED = re.compile(r"\bwww(?:\s*\.\s*|" + _DOT_PIECE + r")[a-z0-9-]{2,}(?:" + _DOT_PIECE + r"[a-z0-9-]{2,}){1,4}")
 _WWW_DOT = re.compile(r"\s*(?:\.|\(dot\)|\[dot\]|\[\.\]|\bdot\b)\s*")  # within a match: every dot
