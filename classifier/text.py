@@ -44,9 +44,11 @@ _LEET_INNER = re.compile(r"[a-z][0134578$]+[a-z]|^[a-z]{2,}[0134578]{2,}$")
 _SPACED = re.compile(r"\b[a-z](?:(?P<sep>[ .\-_*]{1,2})[a-z])(?:(?P=sep)[a-z])+\b")
 # Spaced-out domains: "p h a r m a e a s y . b i z" (single letters, a spaced dot before the TLD).
 _SPACED_DOMAIN = re.compile(r"\b[a-z](?: [a-z]){2,} ?\. ?[a-z](?: [a-z]){1,3}\b")
+# A dot spelt out: "dot", "(dot)", "[dot]", "[.]".
+_SPELT_DOT = r"\(dot\)|\[dot\]|\[\.\]|\bdot\b"
 # "example dot com", "example (dot) net", "example[.]org", "example . com".
 _DOT_WORD = re.compile(
-    r"\s*(?:\(dot\)|\[dot\]|\[\.\]|\(\.\)|\bdot\b)\s*"
+    r"\s*(?:" + _SPELT_DOT + r"|\(\.\))\s*"
     r"(?=(?:com|net|org|io|co|xyz|info|biz|ru|me|ly|app|shop|site|online|store|link|top|us|uk|cc|tk|gg"
     r"|ca|au|nz|ie|de|eu|in|tv|live|club|market|finance)\b)"
     # a spaced dot only before endings that are no English word ("ended . Me and you" is no domain)
@@ -56,9 +58,9 @@ _DOT_WORD = re.compile(
 # whatever its ending ("www . bizz . cash", "www dot fastloans dot win"), so no list of endings.
 # A dot with a space after it and none before ends a sentence ("www.bbc.co.uk. Then") and is not
 # joined, except right after "www" ("www. example .com").
-_DOT_PIECE = r"(?:\s+\.\s*|\.(?!\s)|\s*(?:\(dot\)|\[dot\]|\[\.\]|\bdot\b)\s*)"
-_WWW_SPACED = re.compile(r"\bwww(?:\s*\.\s*|" + _DOT_PIECE + r")[a-z0-9-]{2,}(?:" + _DOT_PIECE + r"[a-z0-9-]{2,}){1,4}")
-_WWW_DOT = re.compile(r"\s*(?:\.|\(dot\)|\[dot\]|\[\.\]|\bdot\b)\s*")  # within a match: every dot
+_WWW_DOT = re.compile(r"\s*(?:\.|" + _SPELT_DOT + r")\s*")  # any dot, spaced or spelt out
+_DOT_PIECE = r"(?:\s+\.\s*|\.(?!\s)|\s*(?:" + _SPELT_DOT + r")\s*)"  # ... but not a sentence end
+_WWW_SPACED = re.compile(r"\bwww" + _WWW_DOT.pattern + r"[a-z0-9-]{2,}(?:" + _DOT_PIECE + r"[a-z0-9-]{2,}){1,4}")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _HTML_BITS = re.compile(r"<\s*br\s*/?\s*>|&(?:#\d+|#x[0-9a-f]+|[a-z]+);", re.IGNORECASE)
 
