@@ -164,6 +164,31 @@ def article_words(title: str, body: str) -> frozenset[str]:
     return frozenset(m.group(0) for m in _ARTICLE_WORD.finditer(normalize(f"{title} {body}").text))
 
 
+def _name_pairs(words: list[WordFeatures], named: set[int]) -> list[str]:
+    """Word pairs with an unmentioned name replaced by `_name_`: "b:to _name_", "b:_name_ sorted".
+
+    A plug names its own firm, and each firm is new ("Tinsmith Cowork", "Keyfast Locks"): the
+    name's own word and pairs never recur, so a model that learnt them located plugs in training
+    and missed them on new text. The words around the name do recur ("switched to _", "_ sorted
+    us out", "ask for Dana at _"). A name of several words ("Keyfast Locks") is one `_name_`.
+    """
+    out = []
+    k = 0
+    while k < len(words):
+        if words[k].start not in named:
+            k += 1
+            continue
+        end = k + 1
+        while end < len(words) and words[end].start in named:
+            end += 1
+        if k > 0:
+            out.append(f"b:{words[k - 1].token} _name_")
+        if end < len(words):
+            out.append(f"b:_name_ {words[end].token}")
+        k = end
+    return out
+
+
 def analyze_normalized(normalized: Normalized, article: frozenset[str] | None = None) -> Analysis:
     """Analyse text that has already been normalized (the engine's fast path).
 
@@ -202,13 +227,17 @@ def analyze_normalized(normalized: Normalized, article: frozenset[str] | None = 
             found.append((position, "s:brand"))
             if article is not None and match.group(0).split()[-1].lower() not in article:
                 found.append((position, "s:novel_brand"))
+        named: set[int] = set()  # where each word of a name the article does not know starts
         if article is not None and n_capitals:
-            # Any other name the article does not know. Only the bare signal: pairing it with a
-            # price or "I/my" (as for brands) held a reader's own bills ("I'm 61, not old enough
-            # for Medicare, and my premium is $1,140 a month") as often as it caught plugs.
+            # Any other name the article does not know. Pairing it with a price or "I/my" (as for
+            # brands) held a reader's own bills ("I'm 61, not old enough for Medicare, and my
+            # premium is $1,140 a month") as often as it caught plugs; the words around it
+            # (`_name_pairs`) let the model learn which settings of a name are a plug.
             for match in NAME.finditer(original):
                 if match.group(0).lower() not in article:
-                    found.append((normalized.to_normalized(match.start()), "s:novel_name"))
+                    position = normalized.to_normalized(match.start())
+                    found.append((position, "s:novel_name"))
+                    named.add(position)
         # Where a trick was undone (look-alike letters, "p-h-a-r-m-a-c-y", "dot com"): genuine
         # comments rarely disguise words, so the sentence that does is suspect on its own.
         found.extend((normalized.to_normalized(i), "s:obfuscated") for i in normalized.tricks)
@@ -218,6 +247,9 @@ def analyze_normalized(normalized: Normalized, article: frozenset[str] | None = 
             extra = sentences[max(bisect_right(starts, position) - 1, 0)].extra
             if name not in extra:
                 extra.append(name)
+        if named:
+            for sentence in sentences:
+                sentence.extra.extend(_name_pairs(sentence.words, named))
         for sentence in sentences:
             extra = sentence.extra
             if "s:brand" in extra and ("s:price" in extra or "s:rate" in extra):

@@ -90,6 +90,16 @@ def test_a_name_inside_a_sentence_that_the_article_never_mentions_is_novel():
     assert "s:novel_name" not in analyze("I pay Erasa every month.").all_features()  # no article, nothing novel
 
 
+def test_the_words_around_an_unmentioned_name_pair_with_a_placeholder():
+    words = article_words("Break-in on Elm Road", "Gareth Hughes said thieves forced the door on Tuesday night.")
+    (plug,) = analyze("The door needs replacing, so we rang Keyfast Locks and they did ours.", words).sentences
+    assert {"b:rang _name_", "b:_name_ and"} <= set(plug.extra)  # a name of two words is one _name_
+    assert not any("_name_ locks" in f or "keyfast _name_" in f for f in plug.extra)
+    (story,) = analyze("Fair play to Gareth, we hope the door is fixed by Tuesday.", words).sentences
+    assert not any("_name_" in f for f in story.extra)  # named in the article
+    assert not any("_name_" in f for f in analyze("So we rang Keyfast Locks.").all_features())  # no article
+
+
 @pytest.mark.parametrize(
     "text",
     [
