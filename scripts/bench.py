@@ -51,7 +51,7 @@ print(json.dumps({"p50": statistics.median(single), "p99": single[int(len(single
 
 
 #: Batch passes per side; the median rate is reported. One pass of 2,000 comments lasts well under
-#: a second, so a single pass reads whatever else the machine did in it (0.049x-0.087x for the same
+#: a second, so a single pass reads whatever else the machine did in it (0.039x-0.087x for the same
 #: code in one hour); both sides get the same number of passes.
 PASSES = 3
 
