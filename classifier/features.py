@@ -247,11 +247,10 @@ def analyze_normalized(normalized: Normalized, article: frozenset[str] | None = 
             extra = sentences[max(bisect_right(starts, position) - 1, 0)].extra
             if name not in extra:
                 extra.append(name)
-        if named:
-            for sentence in sentences:
-                sentence.extra.extend(_name_pairs(sentence.words, named))
         for sentence in sentences:
             extra = sentence.extra
+            if named:
+                extra.extend(_name_pairs(sentence.words, named))
             if "s:brand" in extra and ("s:price" in extra or "s:rate" in extra):
                 extra.append("s:brand_price")
             if possible["digit"] and (level := income_claim(text[sentence.start : sentence.end])):
