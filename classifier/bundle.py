@@ -24,7 +24,7 @@ import sklearn
 from classifier.decision import Policy
 from classifier.errors import BundleNotFound, IncompatibleBundle
 
-FORMAT = 2  # 2: attribute calibration takes log sigmoid(toxicity logit), not the logit
+FORMAT = 3  # 2: attribute calibration takes log sigmoid(toxicity logit); 3: the plug stacker
 ARTIFACT = "bundle.joblib"
 MANIFEST = "manifest.json"
 DEFAULT_BUNDLE_DIR = Path(__file__).resolve().parent / "bundles" / "default"

@@ -19,7 +19,7 @@ import multiprocessing
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -30,6 +30,7 @@ from classifier.bundle import Bundle, load_bundle
 from classifier.decision import ATTRIBUTES, Policy, decide
 from classifier.errors import IncompatibleBundle, InputError
 from classifier.features import Analysis, WordFeatures, analyze, analyze_normalized, article_words
+from classifier.stacker import Trees, plug_rows
 from classifier.text import normalize, signals
 from classifier.types import Article, Assessment, Reason, Span
 
@@ -310,10 +311,18 @@ class RawScores:
     """Uncalibrated internals of one scoring, shared by `assess` and threshold tuning."""
 
     analysis: Analysis
-    logits: dict[str, float]  # spam (max of comment and sentences), toxicity, attributes, off_topic
-    sentence_logits: list[float]
+    # spam (the worst of the comment and its sentences; under an article, the plug stacker's worst
+    # sentence, the first stage's kept as spam_first_stage), toxicity, attributes, off_topic
+    logits: dict[str, float]
+    sentence_logits: list[float]  # per sentence; -inf: too short to judge
     ids: AnalysisIds
     off_topic_features: np.ndarray | None
+    # With an article: the plug stacker's inputs for the judged sentences (`stacker.plug_rows`).
+    plug_sentences: tuple[int, ...] = ()
+    plug_inputs: np.ndarray | None = None
+    # Which calibration turns the spam logits into probabilities: "spam" for the first stage's,
+    # "spam_in_context" once the plug stacker has rescored the sentences.
+    spam_calibration: str = "spam"
 
 
 class Engine:
@@ -352,6 +361,7 @@ class Engine:
         # name -> (a, b, c): p = sigmoid(a * logit + b + c * log sigmoid(toxicity_logit)). Attributes
         # lean on toxicity (c != 0) because their own positives are few; other labels have c = 0.
         self._calibration: dict[str, tuple[float, float, float]] = artifact["calibration"]
+        self._plug_trees: Trees | None = artifact["plug_stacker"]
         stacker = artifact["off_topic_stacker"]
         self._off_topic_coef = stacker.coef_[0].astype(np.float64)
         self._off_topic_bias = float(stacker.intercept_[0])
@@ -503,7 +513,32 @@ class Engine:
                 own = cosines[first : first + n_sentences] if several else [cosines[k]] * n_sentences
                 similarity = (cosines[k], own)
             out.append(self._raw(prepared, z, sentence_z, similarity))
-        return out
+        return self._restack(out)
+
+    def _restack(self, raws: list[RawScores]) -> list[RawScores]:
+        """The plug stacker's second look at the sentences of comments with an article (one pass of
+        the trees over every such sentence of the batch); comments without one keep the first stage's."""
+        trees = self._plug_trees
+        stacked = [k for k, raw in enumerate(raws) if raw.plug_inputs is not None and len(raw.plug_sentences)]
+        if trees is None or not stacked:
+            return raws
+        inputs = [raws[k].plug_inputs for k in stacked]
+        logits = trees.decision_function(np.vstack([x for x in inputs if x is not None])).tolist()
+        start = 0
+        for k in stacked:
+            raw = raws[k]
+            mine = logits[start : start + len(raw.plug_sentences)]
+            start += len(mine)
+            sentence_logits = [-math.inf] * len(raw.sentence_logits)
+            for i, logit in zip(raw.plug_sentences, mine, strict=True):
+                sentence_logits[i] = logit
+            raws[k] = replace(
+                raw,
+                logits={**raw.logits, "spam": max(mine), "spam_first_stage": raw.logits["spam"]},
+                sentence_logits=sentence_logits,
+                spam_calibration="spam_in_context",
+            )
+        return raws
 
     def _doc_dots(self, vectors: SparseRows, n_docs: int) -> np.ndarray:
         """Rows 0..n_docs-1 of `vectors` times the heads' weights: one gather, one product, one sum
@@ -541,13 +576,21 @@ class Engine:
         logits = {name: z[column[name]] for name in ("toxicity", "toxic_span_gate", *ATTRIBUTES)}
         logits["spam"] = max([spam_logit, *sentence_logits])
         features = None
-        if article_vec is not None and similarity is not None:
-            cosine, sentence_cosines = similarity
-            text_logit = z[column["off_topic_text"]]
-            best = max(sentence_cosines, default=0.0)
-            features = off_topic_row(analysis, cosine, best, text_logit, spam_logit, article_vec)
-            logits["off_topic"] = float(features @ self._off_topic_coef) + self._off_topic_bias
-        return RawScores(analysis, logits, sentence_logits, prepared.ids, features)
+        if article_vec is None or similarity is None:
+            return RawScores(analysis, logits, sentence_logits, prepared.ids, features)
+        cosine, sentence_cosines = similarity
+        text_logit = z[column["off_topic_text"]]
+        best = max(sentence_cosines, default=0.0)
+        features = off_topic_row(analysis, cosine, best, text_logit, spam_logit, article_vec)
+        logits["off_topic"] = float(features @ self._off_topic_coef) + self._off_topic_bias
+        judged, inputs = plug_rows(
+            [sentence.extra for sentence in analysis.sentences],
+            sentence_logits,
+            spam_logit,
+            sentence_cosines,
+            features.tolist(),
+        )
+        return RawScores(analysis, logits, sentence_logits, prepared.ids, features, judged, inputs)
 
     def assess(self, text: str, article: Article | None = None, *, policy: Policy | None = None) -> Assessment:
         """Score one comment; `article` enables the off-topic score; `policy` overrides thresholds."""
@@ -564,7 +607,7 @@ class Engine:
     def _assess_raw(self, raw: RawScores, policy: Policy | None) -> Assessment:
         """Calibrate, explain and decide: the part of `assess` after the scoring."""
         scores: dict[str, float | None] = {
-            "spam": self._calibrated("spam", raw.logits["spam"]),
+            "spam": self._calibrated(raw.spam_calibration, raw.logits["spam"]),
             "toxicity": self._calibrated("toxicity", raw.logits["toxicity"]),
             "off_topic": self._calibrated("off_topic", raw.logits["off_topic"]) if "off_topic" in raw.logits else None,
         }
@@ -592,7 +635,7 @@ class Engine:
         # Spam: sentences whose own calibrated score reaches the hold threshold; else the worst one.
         spam_score = scores["spam"] or 0.0
         spam_hold = policy.thresholds["spam"].hold
-        sentence_scores = [self._calibrated("spam", z) if z > -math.inf else 0.0 for z in sentence_logits]
+        sentence_scores = [self._calibrated(raw.spam_calibration, z) if z > -math.inf else 0.0 for z in sentence_logits]
         picked = [i for i, p in enumerate(sentence_scores) if p >= spam_hold]
         if not picked and sentence_scores and spam_score >= spam_hold:
             picked = [int(np.argmax(sentence_scores))]

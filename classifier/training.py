@@ -3,7 +3,9 @@
 One shared TF-IDF space (words, word pairs, character n-grams, signals) feeds logistic-regression
 heads: spam (on whole comments and on single sentences, so a plug hidden in a genuine comment is
 found), toxicity and its five attributes, a text-only off-topic head, and a word-level head that
-marks toxic words. Off-topic is a small stacker over similarity-to-article features.
+marks toxic words. Off-topic is a small stacker over similarity-to-article features. Spam under
+an article gets a second stage too, the plug stacker (`classifier.stacker`), fitted on the spam
+heads' out-of-fold logits for our comments.
 
 The training rows are cut in two by a seeded hash: the larger part fits the heads, the smaller
 ("validation slice") calibrates each score (Platt scaling) and tunes the thresholds, so nothing
@@ -36,11 +38,13 @@ from classifier.engine import (
     OFF_TOPIC_FEATURES,
     ArticleVector,
     Engine,
+    RawScores,
     VectorSpace,
     article_vector,
     off_topic_features,
 )
 from classifier.features import Analysis, analyze, article_words, identity_analyzer
+from classifier.stacker import PLUG_FEATURES, fit_plug_stacker
 from classifier.types import Article
 
 Progress = Callable[[str], None]
@@ -124,6 +128,30 @@ def sentence_rows(example: Example, analysis: Analysis) -> list[tuple[list[str],
         covered = _overlaps(start, end, example.spam_spans) if is_spam else 0
         rows.append((sentence.all_features(), float(covered * 2 >= max(end - start, 1))))
     return rows
+
+
+def stacker_rows(example: Example, raw: RawScores) -> tuple[np.ndarray, np.ndarray]:
+    """The plug stacker's rows for one comment and their labels (1: the sentence is spam).
+
+    A sentence is spam when at least half of it lies in marked spam spans, as for the sentence
+    head (`sentence_rows`): a plug of three sentences, or a moderator's span over a whole comment,
+    makes each of its sentences spam. Spam marked as a whole without spans gives only its most
+    spam-like sentence, as spam: which of the others carry it is unknown.
+    """
+    inputs = raw.plug_inputs
+    if inputs is None or not len(raw.plug_sentences) or "spam" not in example.labels:
+        return np.zeros((0, len(PLUG_FEATURES))), np.zeros(0, dtype=int)
+    if example.labels["spam"] < 0.5:
+        return inputs, np.zeros(len(inputs), dtype=int)
+    if not example.spam_spans:
+        top = int(np.argmax(inputs[:, 0]))
+        return inputs[top : top + 1], np.ones(1, dtype=int)
+    labels = []
+    for i in raw.plug_sentences:
+        sentence = raw.analysis.sentences[i]
+        start, end = raw.analysis.normalized.to_original(sentence.start, sentence.end)
+        labels.append(_overlaps(start, end, example.spam_spans) * 2 >= max(end - start, 1))
+    return inputs, np.array(labels, dtype=int)
 
 
 def word_rows(example: Example, analysis: Analysis) -> list[tuple[tuple[str, ...], float]]:
@@ -329,15 +357,28 @@ def train_bundle(
     spam_idx = [i for i, e in enumerate(fit) if "spam" in e.labels]
     y_doc = np.array([fit[i].labels["spam"] >= 0.5 for i in spam_idx], dtype=int)
     w_doc = np.array([params.source_weights.get(fit[i].source, 1.0) for i in spam_idx])
-    heads["spam"] = _fit_lr(X[spam_idx], y_doc, params.C["spam"], params, weight=w_doc, nb=False)
-    sent = [row for e in fit for row in sentence_rows(e, analyses[e.text, e.article])]
+    sent_owner: list[int] = []  # the fitted row each sentence row comes from
+    sent = []
+    for i, e in enumerate(fit):
+        its_rows = sentence_rows(e, analyses[e.text, e.article])
+        sent.extend(its_rows)
+        sent_owner.extend([i] * len(its_rows))
     X_sent = vectorizer.transform([features for features, _ in sent]) if sent else X[:0]
-    y_sent = np.concatenate([y_doc, np.array([y >= 0.5 for _, y in sent], dtype=int)])
-    # Marked plug sentences are few next to ham sentences: they weigh more.
-    w_sent = np.concatenate([w_doc, np.where(y_sent[len(spam_idx) :] == 1, params.plug_weight, 1.0)])
-    heads["spam_sentence"] = _fit_lr(
-        sp.vstack([X[spam_idx], X_sent]).tocsr(), y_sent, params.C["spam"], params, weight=w_sent
-    )
+    y_sent = np.array([y >= 0.5 for _, y in sent], dtype=int)
+
+    def fit_spam_heads(held_out: frozenset[int] = frozenset()) -> tuple[Any, Any]:
+        """The comment and sentence spam heads, fitted without the rows in `held_out`."""
+        docs = [k for k, i in enumerate(spam_idx) if i not in held_out]
+        sents = [k for k, i in enumerate(sent_owner) if i not in held_out]
+        X_doc, X_one = X[[spam_idx[k] for k in docs]], X_sent[sents]
+        doc_head = _fit_lr(X_doc, y_doc[docs], params.C["spam"], params, weight=w_doc[docs], nb=False)
+        y_both = np.concatenate([y_doc[docs], y_sent[sents]])
+        # Marked plug sentences are few next to ham sentences: they weigh more.
+        w_both = np.concatenate([w_doc[docs], np.where(y_sent[sents] == 1, params.plug_weight, 1.0)])
+        sentence_head = _fit_lr(sp.vstack([X_doc, X_one]).tocsr(), y_both, params.C["spam"], params, weight=w_both)
+        return doc_head, sentence_head
+
+    heads["spam"], heads["spam_sentence"] = fit_spam_heads()
     progress(f"spam heads: {len(spam_idx)} comments, {len(sent)} sentences")
 
     for name in ("toxicity", *ATTRIBUTES):
@@ -405,11 +446,33 @@ def train_bundle(
         "vectorizer": vectorizer,
         "heads": heads,
         "off_topic_stacker": stacker,
-        "calibration": dict.fromkeys((*LABELS, *ATTRIBUTES), (1.0, 0.0, 0.0)),
+        "calibration": dict.fromkeys((*LABELS, "spam_in_context", *ATTRIBUTES), (1.0, 0.0, 0.0)),
         "spans": {"gate": 0.5, "word": 0.5, "length": 0.0},
+        "plug_stacker": None,
     }
     assert set(DOC_HEADS) <= set(heads)
     provisional = {name: {"hold": 0.5, "reject": 0.9} for name in LABELS}
+
+    # The plug stacker, on the sentences of comments with articles as spam heads fitted without
+    # them see them (out of fold): on their own training rows the heads are surer than on new text.
+    in_context = [i for i in spam_idx if (article := fit[i].article) is not None and not article.is_empty]
+    fold_of = {i: int(hashlib.sha1(f"{params.seed}:{fit[i].text}".encode()).hexdigest(), 16) % 3 for i in in_context}
+    plug_inputs: list[np.ndarray] = []
+    plug_labels: list[np.ndarray] = []
+    for fold in range(3 if len(in_context) >= 30 else 0):
+        held_out = frozenset(i for i in in_context if fold_of[i] == fold)
+        fold_heads = dict(zip(("spam", "spam_sentence"), fit_spam_heads(held_out), strict=True))
+        fold_artifact = {**artifact, "heads": {**heads, **fold_heads}}
+        fold_engine = Engine(Bundle(out_dir, fold_artifact, {"version": "fold", "thresholds": provisional}))
+        for i in sorted(held_out):
+            inputs, labels = stacker_rows(fit[i], fold_engine.raw_scores(fit[i].text, fit[i].article))
+            plug_inputs.append(inputs)
+            plug_labels.append(labels)
+        progress(f"plug stacker: out-of-fold logits for fold {fold + 1} of 3 ({len(held_out)} comments)")
+    y_plug = np.concatenate(plug_labels) if plug_labels else np.zeros(0, dtype=int)
+    if min(int(y_plug.sum()), len(y_plug) - int(y_plug.sum())) >= 10:
+        artifact["plug_stacker"] = fit_plug_stacker(np.vstack(plug_inputs), y_plug, params.seed)
+        progress(f"plug stacker: {len(y_plug)} sentences, {int(y_plug.sum())} plugs")
     engine = Engine(Bundle(out_dir, artifact, {"version": "provisional", "thresholds": provisional}))
 
     # Calibrate and tune on the validation slice.
@@ -423,9 +486,24 @@ def train_bundle(
         z = np.array([raws[k].logits[name] for k in idx])
         y = np.array([val[k].labels[name] >= 0.5 for k in idx], dtype=int)
         z_tox = np.array([raws[k].logits["toxicity"] for k in idx]) if name in ATTRIBUTES else np.zeros(len(idx))
-        a, b, c = _platt(z, y, z_tox if name in ATTRIBUTES else None)
-        artifact["calibration"][name] = (a, b, c)
-        p = 1.0 / (1.0 + np.exp(-(a * z + b + c * -np.logaddexp(0.0, -z_tox))))
+        # Under an article the spam logits are the plug stacker's, with a calibration of their own.
+        # The first stage's is fitted on every row's first-stage logit, as it was before there was
+        # a stacker, so comments without an article score exactly as they did. One pair of
+        # thresholds then serves both.
+        kinds = np.array([raws[k].spam_calibration if name == "spam" else name for k in idx])
+        fitted_on = {name: (np.ones(len(idx), dtype=bool), z)}
+        if name == "spam":
+            first = np.array([raws[k].logits.get("spam_first_stage", raws[k].logits["spam"]) for k in idx])
+            fitted_on = {"spam": (fitted_on[name][0], first), "spam_in_context": (kinds == "spam_in_context", z)}
+        for kind, (rows_of, logits_of) in fitted_on.items():
+            if rows_of.any():
+                tox = z_tox[rows_of] if name in ATTRIBUTES else None
+                artifact["calibration"][kind] = _platt(logits_of[rows_of], y[rows_of], tox)
+        p = np.zeros(len(idx))
+        for kind in np.unique(kinds):
+            mine = kinds == kind
+            a, b, c = artifact["calibration"][str(kind)]
+            p[mine] = 1.0 / (1.0 + np.exp(-(a * z[mine] + b + c * -np.logaddexp(0.0, -z_tox[mine]))))
         entry: dict[str, Any] = {"rows": len(idx), "positives": int(y.sum())}
         if len(np.unique(y)) == 2:
             entry["roc_auc"] = round(float(roc_auc_score(y, p)), 4)
@@ -480,7 +558,12 @@ def train_bundle(
         "thresholds": thresholds,
         "params": params.to_dict(),
         "sources": sources or {},
-        "rows": {"fit": len(fit), "validation": len(val), "features": int(X.shape[1])},
+        "rows": {
+            "fit": len(fit),
+            "validation": len(val),
+            "features": int(X.shape[1]),
+            "plug_stacker_sentences": len(y_plug) if artifact["plug_stacker"] is not None else 0,
+        },
         "metrics": metrics,
         "training_seconds": round(time.monotonic() - started, 1),
     }

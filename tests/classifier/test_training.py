@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from classifier import Engine
 from classifier.dataset import Example
 from classifier.training import (
     TrainParams,
@@ -41,6 +42,17 @@ def test_same_inputs_and_seed_give_the_same_model(tiny_bundle, tmp_path):
     second = json.loads((again / "manifest.json").read_text())
     assert first["thresholds"] == second["thresholds"]
     assert first["metrics"] == second["metrics"]
+
+
+def test_the_plug_stacker_is_fitted_out_of_fold_and_calibrated_on_its_own(tiny_bundle):
+    """Our comments come with articles: the tiny bundle has a stacker, fitted on one row per judged
+    sentence of each such comment (each scored by heads fitted without it), with its own calibration."""
+    engine = Engine.load(tiny_bundle)
+    manifest = engine.manifest
+    assert engine._plug_trees is not None
+    assert manifest["rows"]["plug_stacker_sentences"] > manifest["rows"]["fit"] / 4
+    assert engine._calibration["spam_in_context"] != engine._calibration["spam"]
+    assert engine._calibration["spam_in_context"] != (1.0, 0.0, 0.0)
 
 
 def test_toxicspans_residuals_join_the_fitted_rows_only(tmp_path):
