@@ -79,14 +79,16 @@ def plug_rows(
     """
     judged = tuple(i for i, z in enumerate(sentence_logits) if z > -math.inf)
     rows = np.empty((len(judged), len(PLUG_FEATURES)))
-    width = 4 + 6
+    width = len(PLUG_FEATURES) - len(PLUG_SIGNALS)
+    # The best other sentence of each is the best of all, or the runner-up for the best itself.
+    ranked = sorted((sentence_logits[i] for i in judged), reverse=True)[:2] + [NO_LOGIT, NO_LOGIT]
+    best = max(judged, key=lambda i: sentence_logits[i], default=-1)
     for r, i in enumerate(judged):
-        others = [sentence_logits[j] for j in judged if j != i]
         extra = set(sentence_extras[i])
         rows[r, :width] = (
             sentence_logits[i],
             comment_logit,
-            max(others) if others else NO_LOGIT,
+            ranked[1] if i == best else ranked[0],
             sentence_cosines[i],
             *article_measures[:6],
         )
