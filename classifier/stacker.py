@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sklearn.ensemble import GradientBoostingClassifier
@@ -142,7 +142,7 @@ class Trees:
         )
         row = np.asarray(probe, dtype=np.float64).reshape(1, -1)
         baseline = float(model.decision_function(row)[0]) - float(trees.decision_function(row)[0])
-        return cls(**{**trees.__dict__, "baseline": baseline})
+        return replace(trees, baseline=baseline)
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """Log-odds per row. Inputs are compared as float32, as scikit-learn's trees do; each row's
