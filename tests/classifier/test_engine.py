@@ -52,12 +52,13 @@ def test_fast_path_equals_sklearn(engine):
     ],
 )
 def test_odd_input_scores_in_range_without_crashing(engine, text):
-    a = engine.assess(text)
-    for value in (*[v for v in a.scores.values() if v is not None], *a.attributes.values()):
-        assert 0.0 <= value <= 1.0
-    for reason in a.reasons:
-        for span in reason.spans:
-            assert text[span.start : span.end] == span.text
+    article = Article("Flood hits town", "The river burst its banks on Monday and the council opened shelters.")
+    for a in (engine.assess(text), engine.assess(text, article)):  # with an article, the plug stacker too
+        for value in (*[v for v in a.scores.values() if v is not None], *a.attributes.values()):
+            assert 0.0 <= value <= 1.0
+        for reason in a.reasons:
+            for span in reason.spans:
+                assert text[span.start : span.end] == span.text
 
 
 def test_off_topic_is_null_without_article_and_scored_with_one(engine):
