@@ -43,7 +43,7 @@ from classifier.engine import (
     article_vector,
     off_topic_features,
 )
-from classifier.features import Analysis, analyze, article_words, identity_analyzer
+from classifier.features import Analysis, SentenceFeatures, analyze, article_words, identity_analyzer
 from classifier.stacker import PLUG_FEATURES, fit_plug_stacker
 from classifier.types import Article
 
@@ -110,6 +110,13 @@ def _overlaps(start: int, end: int, spans: Sequence[tuple[int, int]]) -> int:
     return sum(max(0, min(end, b) - max(start, a)) for a, b in spans)
 
 
+def _mostly_marked(example: Example, analysis: Analysis, sentence: SentenceFeatures) -> bool:
+    """Whether at least half of the sentence lies in the example's marked spam spans: the label of a
+    sentence for both the sentence head and the plug stacker."""
+    start, end = analysis.normalized.to_original(sentence.start, sentence.end)
+    return _overlaps(start, end, example.spam_spans) * 2 >= max(end - start, 1)
+
+
 #: Sources whose comments are news-style and whose plugs (if any) are marked: their sentences
 #: become spam rows. Other corpora's sentences would mostly teach "long discussion = ham".
 SENTENCE_SOURCES = frozenset({"moderato", "spliced", "feedback"})
@@ -122,12 +129,10 @@ def sentence_rows(example: Example, analysis: Analysis) -> list[tuple[list[str],
     is_spam = example.labels["spam"] >= 0.5
     if is_spam and not example.spam_spans:
         return []  # whole-comment spam without spans: which sentence carries it is unknown
-    rows = []
-    for sentence in analysis.sentences:
-        start, end = analysis.normalized.to_original(sentence.start, sentence.end)
-        covered = _overlaps(start, end, example.spam_spans) if is_spam else 0
-        rows.append((sentence.all_features(), float(covered * 2 >= max(end - start, 1))))
-    return rows
+    return [
+        (sentence.all_features(), float(is_spam and _mostly_marked(example, analysis, sentence)))
+        for sentence in analysis.sentences
+    ]
 
 
 def stacker_rows(example: Example, raw: RawScores) -> tuple[np.ndarray, np.ndarray]:
@@ -146,11 +151,8 @@ def stacker_rows(example: Example, raw: RawScores) -> tuple[np.ndarray, np.ndarr
     if not example.spam_spans:
         top = int(np.argmax(inputs[:, 0]))
         return inputs[top : top + 1], np.ones(1, dtype=int)
-    labels = []
-    for i in raw.plug_sentences:
-        sentence = raw.analysis.sentences[i]
-        start, end = raw.analysis.normalized.to_original(sentence.start, sentence.end)
-        labels.append(_overlaps(start, end, example.spam_spans) * 2 >= max(end - start, 1))
+    sentences = raw.analysis.sentences
+    labels = [_mostly_marked(example, raw.analysis, sentences[i]) for i in raw.plug_sentences]
     return inputs, np.array(labels, dtype=int)
 
 
@@ -491,10 +493,12 @@ def train_bundle(
         # a stacker, so comments without an article score exactly as they did. One pair of
         # thresholds then serves both.
         kinds = np.array([raws[k].spam_calibration if name == "spam" else name for k in idx])
-        fitted_on = {name: (np.ones(len(idx), dtype=bool), z)}
+        every_row = np.ones(len(idx), dtype=bool)
         if name == "spam":
             first = np.array([raws[k].logits.get("spam_first_stage", raws[k].logits["spam"]) for k in idx])
-            fitted_on = {"spam": (fitted_on[name][0], first), "spam_in_context": (kinds == "spam_in_context", z)}
+            fitted_on = {"spam": (every_row, first), "spam_in_context": (kinds == "spam_in_context", z)}
+        else:
+            fitted_on = {name: (every_row, z)}
         for kind, (rows_of, logits_of) in fitted_on.items():
             if rows_of.any():
                 tox = z_tox[rows_of] if name in ATTRIBUTES else None
