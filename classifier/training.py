@@ -91,6 +91,11 @@ class TrainParams:
     # 0.836 -> 0.848, Davidson 0.981 -> 0.983, Jigsaw mean 0.977 -> 0.979, Wikipedia talk 0.854 ->
     # 0.856, span F1 0.585 -> 0.586; our hard ham held 0.109 -> 0.114 (mild swearing in praise).
     span_residuals: bool = True
+    # Once calibration and thresholds are chosen, refit the toxicity head on the validation slice
+    # too, keeping its calibration and thresholds (`refit_toxicity_head`). On dev at seeds 1234 / 7
+    # / 99: Wikipedia talk 0.874 / 0.851 / 0.844 -> 0.861 / 0.862 / 0.862, Civil 0.846 / 0.850 /
+    # 0.848 -> 0.851 / 0.850 / 0.851, Jigsaw mean 0.979 -> 0.980; hard ham held +0.001 to +0.004.
+    refit_toxicity: bool = True
     max_iter: int = 2000
 
     def to_dict(self) -> dict[str, Any]:
@@ -304,6 +309,73 @@ def span_f1(predicted: set[int], gold: set[int]) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+class Analyses:
+    """One analysis per (text, article), made on first use: with an article, brands and names it
+    never mentions are signals, so the same text analyses differently under another article."""
+
+    def __init__(self) -> None:
+        self._words: dict[Article, frozenset[str]] = {}
+        self._done: dict[tuple[str, Article | None], Analysis] = {}
+
+    def of(self, example: Example) -> Analysis:
+        key = (example.text, example.article)
+        done = self._done.get(key)
+        if done is None:
+            article, known = example.article, None
+            if article is not None and not article.is_empty:
+                if article not in self._words:
+                    self._words[article] = article_words(article.title, article.body)
+                known = self._words[article]
+            done = self._done[key] = analyze(example.text, known)
+        return done
+
+
+def fit_toxicity_head(X: sp.csr_matrix, rows: Sequence[Example], params: TrainParams) -> Any:
+    """The toxicity head on `rows` (the rows of `X`): NB-scaled logistic regression, NB scaling
+    helping across corpora (Civil Comments most), each source's two classes balanced."""
+    y = np.array([e.labels["toxicity"] >= 0.5 for e in rows], dtype=int)
+    weight = balanced_weights([e.source for e in rows], y, params.toxicity_balance)
+    return _fit_lr(X, y, params.C["toxicity"], params, weight=weight, nb=True)
+
+
+def span_residuals(rows: Sequence[Example], params: TrainParams) -> list[Example]:
+    """The ToxicSpans residuals of `rows` (`dataset.span_residual`), if the params ask for them."""
+    if not params.span_residuals:
+        return []
+    return [r for e in rows if e.source == "toxicspans" and (r := span_residual(e)) is not None]
+
+
+def refit_toxicity_head(
+    X: sp.csr_matrix,
+    fit: Sequence[Example],
+    val: Sequence[Example],
+    vectorizer: TfidfVectorizer,
+    analyses: Analyses,
+    params: TrainParams,
+    progress: Progress = _noop,
+) -> Any:
+    """The toxicity head refitted on the fitted rows (`fit`, the rows of `X`) and the validation
+    slice with its ToxicSpans residuals.
+
+    Why: which 15 % of `train` the seed holds out moved Wikipedia talk's dev ROC AUC between
+    0.844 and 0.874 (32 toxic comments there), and the validation slice's toxic comments are
+    the scarcest data there is. Refitted on all of them, the head ranks the same at every seed.
+    Calibration and thresholds, chosen with the first head on the validation slice, are kept:
+    with the same C, the refitted head's logits on the public dev sets spread within 2.5 % of the
+    first head's (standard deviation), and ham false-positive rates at reject stay where they were.
+    """
+    residuals = span_residuals(val, params)
+    extra = [e for e in (*val, *residuals) if "toxicity" in e.labels]
+    idx = [i for i, e in enumerate(fit) if "toxicity" in e.labels]
+    X_extra = vectorizer.transform([analyses.of(e).all_features() for e in extra])
+    head = fit_toxicity_head(sp.vstack([X[idx], X_extra]).tocsr(), [*(fit[i] for i in idx), *extra], params)
+    progress(
+        f"toxicity head refitted on {len(idx) + len(extra)} rows: {len(extra)} from the validation slice "
+        f"({len(residuals)} ToxicSpans residuals); calibration and thresholds kept"
+    )
+    return head
+
+
 def train_bundle(
     examples: Sequence[Example],
     out_dir: Path,
@@ -322,26 +394,16 @@ def train_bundle(
     val = [e for e in examples if in_validation(e, params.seed, params.validation_fraction)]
     # Residuals are made from fitted rows only and never join the validation slice: they are not
     # comments anyone wrote, so they must not calibrate scores or choose thresholds.
-    residuals = [
-        r for e in fit if params.span_residuals and e.source == "toxicspans" and (r := span_residual(e)) is not None
-    ]
+    residuals = span_residuals(fit, params)
     fit = [*fit, *residuals]
     progress(f"{len(fit)} rows to fit ({len(residuals)} ToxicSpans residuals), {len(val)} in the validation slice")
 
-    # One analysis per (text, article): with an article, brands it never mentions are a signal.
-    words_of: dict[Article, frozenset[str]] = {}
-    analyses: dict[tuple[str, Article | None], Analysis] = {}
+    analyses = Analyses()
     for i, e in enumerate(fit):
-        if (e.text, e.article) not in analyses:
-            known = None
-            if e.article is not None and not e.article.is_empty:
-                if e.article not in words_of:
-                    words_of[e.article] = article_words(e.article.title, e.article.body)
-                known = words_of[e.article]
-            analyses[e.text, e.article] = analyze(e.text, known)
+        analyses.of(e)
         if i and i % 20000 == 0:
             progress(f"analysed {i}/{len(fit)} rows")
-    doc_features = [analyses[e.text, e.article].all_features() for e in fit]
+    doc_features = [analyses.of(e).all_features() for e in fit]
     vectorizer = TfidfVectorizer(
         analyzer=identity_analyzer,
         sublinear_tf=True,
@@ -362,7 +424,7 @@ def train_bundle(
     sent_owner: list[int] = []  # the fitted row each sentence row comes from
     sent = []
     for i, e in enumerate(fit):
-        its_rows = sentence_rows(e, analyses[e.text, e.article])
+        its_rows = sentence_rows(e, analyses.of(e))
         sent.extend(its_rows)
         sent_owner.extend([i] * len(its_rows))
     X_sent = vectorizer.transform([features for features, _ in sent]) if sent else X[:0]
@@ -386,12 +448,10 @@ def train_bundle(
     for name in ("toxicity", *ATTRIBUTES):
         idx = [i for i, e in enumerate(fit) if name in e.labels]
         y = np.array([fit[i].labels[name] >= 0.5 for i in idx], dtype=int)
-        C = params.C["toxicity" if name == "toxicity" else "attributes"]
-        # NB scaling helps toxicity across corpora (Civil Comments most), not the sparser attributes.
-        weight = (
-            balanced_weights([fit[i].source for i in idx], y, params.toxicity_balance) if name == "toxicity" else None
-        )
-        heads[name] = _fit_lr(X[idx], y, C, params, weight=weight, nb=name == "toxicity")
+        if name == "toxicity":
+            heads[name] = fit_toxicity_head(X[idx], [fit[i] for i in idx], params)
+        else:
+            heads[name] = _fit_lr(X[idx], y, params.C["attributes"], params, nb=False)
         progress(f"{name} head: {len(idx)} rows, {int(y.sum())} positive")
 
     off_idx = [i for i, e in enumerate(fit) if e.article is not None and "off_topic" in e.labels]
@@ -403,7 +463,7 @@ def train_bundle(
     heads["toxic_span_gate"] = _fit_lr(X[gate_idx], y_gate, params.C["toxicity"], params, nb=False)
     progress(f"toxic-span gate: {len(gate_idx)} toxic comments, {int(y_gate.sum())} with agreed spans")
 
-    words = [row for e in fit for row in word_rows(e, analyses[e.text, e.article])]
+    words = [row for e in fit for row in word_rows(e, analyses.of(e))]
     y_words = np.array([y for _, y in words], dtype=int)
     heads["toxic_span"] = _fit_lr(_word_matrix(space, words), y_words, params.C["toxic_span"], params, nb=False)
     progress(f"toxic-span head: {len(words)} words, {int(y_words.sum())} toxic")
@@ -433,7 +493,7 @@ def train_bundle(
         if e.article not in article_vectors:
             article_vectors[e.article] = article_vector(space, e.article)
         art = article_vectors[e.article]
-        analysis = analyses[e.text, e.article]
+        analysis = analyses.of(e)
         ids = space.analysis_ids(analysis)
         rows.append(off_topic_features(space, analysis, ids, float(oof[k]), float(spam_doc_logits[k]), art))
     dense = np.array(rows) if rows else np.zeros((0, len(OFF_TOPIC_FEATURES)))
@@ -552,6 +612,9 @@ def train_bundle(
         artifact["spans"] = {"gate": gate, "word": word, "length": length}
         metrics["validation"]["toxic_spans"] = {"span_f1": round(best[0], 4), **artifact["spans"]}
         progress(f"toxic spans: gate {gate}, word {word}, length {length} (validation span F1 {best[0]:.3f})")
+
+    if params.refit_toxicity:
+        heads["toxicity"] = refit_toxicity_head(X, fit, val, vectorizer, analyses, params, progress)
 
     version = version or new_version()
     manifest = {

@@ -55,8 +55,9 @@ def test_the_plug_stacker_is_fitted_out_of_fold_and_calibrated_on_its_own(tiny_b
     assert engine._calibration["spam_in_context"] != (1.0, 0.0, 0.0)
 
 
-def test_toxicspans_residuals_join_the_fitted_rows_only(tmp_path):
-    """Each fitted ToxicSpans post with agreed spans adds its residual; validation posts add none."""
+def test_toxicspans_residuals_join_the_fitted_rows_first(tmp_path):
+    """Each fitted ToxicSpans post with agreed spans adds its residual; validation posts add none
+    until calibration and thresholds are chosen (then the toxicity head is refitted with them)."""
     params = TrainParams(min_df=1, max_features=20_000, validation_fraction=0.25)
     texts = [f"Council story {i}: what a stupid idiot the mayor is, resign now." for i in range(40)]
     posts = [
@@ -69,10 +70,35 @@ def test_toxicspans_residuals_join_the_fitted_rows_only(tmp_path):
     messages: list[str] = []
     train_bundle(rows, tmp_path / "b", params=params, version="residuals", progress=messages.append)
     assert f"({fitted} ToxicSpans residuals)" in messages[0]
+    # The validation slice's posts add theirs only when the toxicity head is refitted at the end.
+    assert any(f"({len(posts) - fitted} ToxicSpans residuals); calibration" in m for m in messages)
     messages.clear()
     off = TrainParams(**{**params.to_dict(), "span_residuals": False})
     train_bundle(rows, tmp_path / "c", params=off, version="none", progress=messages.append)
     assert "(0 ToxicSpans residuals)" in messages[0]
+
+
+def test_the_toxicity_head_is_refitted_with_the_validation_slice(tmp_path):
+    """A made-up word is harmless in every fitted row and an insult in every validation row: only
+    the refitted head learns the insult. Calibration and thresholds stay the first head's."""
+    params = TrainParams(min_df=1, max_features=20_000, validation_fraction=0.25)
+    texts = [f"Comment {i} about the grobnik at the council meeting." for i in range(80)]
+    rows = [
+        Example(t, "civil", "train", {"toxicity": float(in_validation(probe, params.seed, 0.25))})
+        for t in texts
+        for probe in [Example(t, "civil", "train", {})]
+    ]
+    assert 10 < sum(r.labels["toxicity"] for r in rows) < 70
+    rows += tiny_training_rows()[::6]
+    messages: list[str] = []
+    refitted = Engine.load(train_bundle(rows, tmp_path / "refit", params=params, progress=messages.append))
+    off = TrainParams(**{**params.to_dict(), "refit_toxicity": False})
+    first = Engine.load(train_bundle(rows, tmp_path / "first", params=off))
+    insult = "You absolute grobnik."
+    assert refitted.raw_scores(insult).logits["toxicity"] > first.raw_scores(insult).logits["toxicity"] + 1.0
+    assert refitted.manifest["thresholds"] == first.manifest["thresholds"]
+    assert refitted._calibration == first._calibration
+    assert any(m.startswith("toxicity head refitted on ") for m in messages)
 
 
 def test_span_f1_is_the_semeval_metric():
