@@ -387,6 +387,44 @@ def _models_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models_prune(args: argparse.Namespace) -> int:
+    """Delete the bundle directories nothing can serve again: every nightly retrain writes one (about
+    16 MB), promoted or not. Kept: each version a rollback can reach (the promotion stack, the served
+    one on top), a bundle pinned by MODERATO_BUNDLE, and the `--keep` newest (candidates someone may
+    still promote by hand). Directories without a readable manifest are not bundles: left alone."""
+    import shutil
+
+    from api.store.bundles import promotion_stack
+
+    if args.keep < 0:
+        raise CommandError("--keep must be 0 or more")
+    settings = _settings()
+    stack = _run_store(lambda s: promotion_stack(session=s))
+    rows = sorted(_bundle_rows(settings), key=lambda row: (str(row[1].get("created_at", "")), row[0]))
+    why: dict[str, str] = {}
+    if stack:
+        why[stack[-1]] = "served (promoted)"
+    for version in reversed(stack[:-1]):
+        why.setdefault(version, "a rollback can return to it")
+    if settings.bundle is not None and settings.bundle.resolve().parent == settings.bundles_dir.resolve():
+        why.setdefault(settings.bundle.name, "pinned by MODERATO_BUNDLE")
+    for version, _, _ in rows[len(rows) - args.keep :] if args.keep > 0 else []:
+        why.setdefault(version, f"one of the {args.keep} newest")
+    freed = 0
+    for version, _, _ in rows:
+        if version in why:
+            print(f"keep    {version:<22} {why[version]}")
+            continue
+        directory = settings.bundles_dir / version
+        size = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
+        if not args.dry_run:
+            shutil.rmtree(directory)
+        freed += size
+        print(f"{'would remove' if args.dry_run else 'removed':<7} {version:<22} {size / 1e6:.1f} MB")
+    print(f"{'would free' if args.dry_run else 'freed'} {freed / 1e6:.1f} MB")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------
 # parser
 
@@ -471,7 +509,7 @@ def _add_moderator_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def _add_models_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    models = sub.add_parser("models", help="trained bundles: list, promote, roll back")
+    models = sub.add_parser("models", help="trained bundles: list, promote, roll back, prune")
     models_sub = models.add_subparsers(dest="models_command", required=True)
     models_sub.add_parser("list", help="bundles in the data directory; * marks the promoted one").set_defaults(
         handler=_models_list
@@ -482,6 +520,12 @@ def _add_models_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     promote.set_defaults(handler=_models_promote)
     rollback = models_sub.add_parser("rollback", help="serve the version promoted before the current one")
     rollback.set_defaults(handler=_models_rollback)
+    prune = models_sub.add_parser(
+        "prune", help="delete bundles nothing can serve again (keeps the promoted, its rollbacks, the newest)"
+    )
+    prune.add_argument("--keep", type=int, default=3, help="also keep this many newest bundles (default 3)")
+    prune.add_argument("--dry-run", action="store_true", help="print what would be removed, remove nothing")
+    prune.set_defaults(handler=_models_prune)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,13 +4,16 @@
     moderator_id = session_moderator_id(token)            # who it claims to be (then load the row)
     verify_session(token, moderator, now=now)              # True if signed for this moderator, unexpired
     csrf = csrf_token(token, moderator)                    # put in every form; checked on every POST
+    end_sessions(moderator)                                # logout: every token issued so far fails
 
 The cookie is `<moderator id>.<expires unix>.<nonce>.<HMAC-SHA256>`; the HMAC key is the
-moderator's stored secret hash, which never leaves the server. Nothing is stored per session, so
-every worker can check every cookie; disabling the moderator (or replacing the account) ends all
-of its sessions. The CSRF token is a second HMAC over the nonce: a page on another origin can
-neither read the cookie (HttpOnly) nor compute the token, and SameSite=Strict keeps the cookie off
-cross-site requests in the first place.
+moderator's stored secret hash, which never leaves the server, and the signed message includes the
+moderator's `session_epoch`. Nothing is stored per session, so every worker can check every cookie;
+disabling the moderator (or replacing the account) ends all of its sessions, and so does logging
+out, which moves the epoch on (`end_sessions`): a copy of the cookie stops working with the
+original, on every device the moderator was logged in on. The CSRF token is a second HMAC over
+the nonce: a page on another origin can neither read the cookie (HttpOnly) nor compute the token,
+and SameSite=Strict keeps the cookie off cross-site requests in the first place.
 """
 
 from __future__ import annotations
@@ -28,7 +31,13 @@ LIFETIME = timedelta(hours=8)
 
 
 def _sign(moderator: Moderator, purpose: str, message: str) -> str:
-    return hmac.new(moderator.secret_hash.encode(), f"{purpose}:{message}".encode(), hashlib.sha256).hexdigest()
+    signed = f"{purpose}:{moderator.session_epoch}:{message}".encode()
+    return hmac.new(moderator.secret_hash.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def end_sessions(moderator: Moderator) -> None:
+    """Invalidate every session (and CSRF token) issued to `moderator` so far; the caller saves the row."""
+    moderator.session_epoch += 1
 
 
 def issue_session(moderator: Moderator, *, now: datetime) -> str:

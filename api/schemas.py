@@ -168,6 +168,9 @@ class Moderator(ModeratorBase, table=True):
     secret_hash: str = Field(max_length=128)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     disabled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Signed into every page session (`api.moderator_sessions`); logging out moves it on, which
+    # ends every session cookie issued before, copies included.
+    session_epoch: int = 0
 
 
 class ModeratorPublic(ModeratorBase):

@@ -3,6 +3,7 @@
     GET  /moderate/login, POST /moderate/login      the moderator secret -> a session cookie
     POST /moderate/logout
     GET  /moderate                                  the queue (same filters as GET /v1/queue)
+    GET  /moderate/comments/{id}                    one comment: the engine's verdict and every decision
     POST /moderate/decide                           a form post (303 back) or fetch (JSON answer)
 
 Comment text is hostile: templates autoescape everything, evidence highlights are built from
@@ -28,20 +29,29 @@ from jinja2 import Environment, FileSystemLoader
 from sqlmodel import Session
 
 from api.deps import DatabaseDep, WriterDep
-from api.errors import NotAuthenticated
+from api.errors import NotAuthenticated, NotFound
 from api.moderator_sessions import (
     COOKIE,
     LIFETIME,
     LOGIN_CSRF_COOKIE,
     csrf_matches,
     csrf_token,
+    end_sessions,
     issue_session,
     session_moderator_id,
     verify_session,
 )
-from api.routes.queue import Cursor, FiltersDep, Limit
-from api.schemas import DecisionCreate, Moderator, QueueItem, QueueSort, ReasonPublic, Site, utcnow
-from api.store.queue import DEFAULT_LIMIT, QueueFilters, decide_many, queue_counts, queue_page
+from api.routes.queue import CommentId, Cursor, FiltersDep, Limit
+from api.schemas import Article, Comment, DecisionCreate, Moderator, QueueItem, QueueSort, ReasonPublic, Site, utcnow
+from api.store.queue import (
+    DEFAULT_LIMIT,
+    QueueFilters,
+    comment_history,
+    decide_many,
+    queue_counts,
+    queue_item,
+    queue_page,
+)
 from api.store.sites import authenticate_moderator
 
 router = APIRouter(prefix="/moderate", tags=["page"], include_in_schema=False)
@@ -72,7 +82,7 @@ PAGE_ACTIONS = {
     "off_topic": ("reject", "off_topic"),
     "reopen": ("reopen", None),
 }
-_SAFE_NEXT = re.compile(r"/moderate(\?[^\r\n\\]*)?")
+_SAFE_NEXT = re.compile(r"/moderate(/comments/\d{1,18})?(\?[^\r\n\\]*)?")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,9 +221,20 @@ def login(
 
 
 @router.post("/logout")
-def logout(page: PageSessionDep, csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
-    if page is not None and not csrf_matches(page.token, page.moderator, csrf):
-        return JSONResponse({"detail": "CSRF token missing or invalid"}, status_code=403)
+def logout(page: PageSessionDep, writer: WriterDep, csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
+    """End the moderator's sessions: this cookie, any copy of it, and the other devices' cookies."""
+    if page is not None:
+        if not csrf_matches(page.token, page.moderator, csrf):
+            return JSONResponse({"detail": "CSRF token missing or invalid"}, status_code=403)
+        moderator_id = page.moderator.id
+
+        def end(s: Session) -> None:
+            moderator = s.get(Moderator, moderator_id)
+            if moderator is not None:
+                end_sessions(moderator)
+                s.add(moderator)
+
+        writer.run_sync(end)
     response = _to_login()
     response.delete_cookie(COOKIE, path="/moderate")
     return response
@@ -266,6 +287,26 @@ def moderate_page(
         else None,
     }
     return _html(request, "moderate.html", context)
+
+
+@router.get("/comments/{comment_id}", response_class=HTMLResponse)
+def comment_page(request: Request, page: PageSessionDep, db: DatabaseDep, comment_id: CommentId) -> Response:
+    """One comment of the site: the card as in the queue (decidable from here too), then its
+    history: the engine's verdict and every decision since, who and when (GET /v1/comments/{id}/history)."""
+    if page is None:
+        return _to_login()
+    here = f"/moderate/comments/{comment_id}"
+    context: dict[str, Any] = {"page": page, "comment_id": comment_id, "here": here, "row": None, "decisions": []}
+    with db.read_session() as session:
+        try:
+            history = comment_history(session=session, site_id=page.moderator.site_id, comment_id=comment_id)
+        except NotFound:
+            return _html(request, "comment.html", context, status_code=404)
+        comment = session.get(Comment, comment_id)
+        assert comment is not None
+        article = session.get(Article, comment.article_id) if comment.article_id is not None else None
+        context.update(row=_row(queue_item(comment, article)), decisions=history.decisions)
+    return _html(request, "comment.html", context)
 
 
 @router.post("/decide")

@@ -96,6 +96,36 @@ def test_promote_refuses_missing_and_damaged_bundles(env, capsys, tiny_bundle, d
     assert current(db) is None
 
 
+def test_prune_keeps_what_can_be_served_again_and_removes_the_rest(env, capsys, tiny_bundle, db, monkeypatch):
+    """v1..v6 trained in order; v2 then v4 promoted, v4 rolled back (so v2 serves, v4 is off the
+    stack), v3 pinned by MODERATO_BUNDLE. With --keep 1: v2 (served), v3 (pinned), v6 (newest) stay."""
+    for k, version in enumerate(("v1", "v2", "v3", "v4", "v5", "v6")):
+        out = add_version(tiny_bundle, env, version)
+        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        manifest["created_at"] = f"2026-11-0{k + 1}T03:00:00+00:00"
+        (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (env.bundles_dir / "half-written").mkdir()  # no manifest: not a bundle, never touched
+    for version in ("v2", "v4"):
+        run(capsys, "models", "promote", version)
+    run(capsys, "models", "rollback")
+    assert current(db) == "v2"
+
+    code, out, _ = run(capsys, "models", "prune", "--keep", "1", "--dry-run")
+    assert code == 0 and "would remove v1" in out and "would free" in out
+    assert sorted(p.name for p in env.bundles_dir.iterdir()) == ["half-written", "v1", "v2", "v3", "v4", "v5", "v6"]
+
+    monkeypatch.setenv("MODERATO_BUNDLE", str(env.bundles_dir / "v3"))
+    code, out, _ = run(capsys, "models", "prune", "--keep", "1")
+    monkeypatch.delenv("MODERATO_BUNDLE")
+    assert code == 0
+    assert sorted(p.name for p in env.bundles_dir.iterdir()) == ["half-written", "v2", "v3", "v6"]
+    assert "served (promoted)" in out and "pinned by MODERATO_BUNDLE" in out and "one of the 1 newest" in out
+    assert run(capsys, "models", "rollback")[0] == 0 and current(db) == "default"  # v2's rollback target
+
+    code, _, err = run(capsys, "models", "prune", "--keep", "-1")
+    assert code == 2 and "--keep must be 0 or more" in err
+
+
 # ---------------------------------------------------------------------------------------------
 # feedback rows
 

@@ -132,11 +132,66 @@ def test_a_moderator_of_another_site_sees_and_decides_nothing_here(client, db, m
         assert session.get(Comment, held[0]["id"]).status == "pending"
 
 
-def test_logout_clears_the_session(client, moderator):
+def test_logout_ends_the_session_and_every_copy_of_its_cookie(client, moderator):
     login(client, moderator[1])
+    copied = client.cookies.get("moderato_session")
+    client.cookies.clear()
+    login(client, moderator[1])  # the same moderator on a second device
+    other_device = client.cookies.get("moderato_session")
+    assert copied != other_device
     csrf = page_csrf(client.get("/moderate").text)
+    assert client.post("/moderate/logout", data={"csrf": "wrong"}, follow_redirects=False).status_code == 403
     client.post("/moderate/logout", data={"csrf": csrf}, follow_redirects=False)
     assert client.get("/moderate", follow_redirects=False).status_code == 303
+    client.cookies.clear()
+    for token in (copied, other_device):
+        response = client.get("/moderate", headers={"Cookie": f"moderato_session={token}"}, follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"] == "/moderate/login"
+    assert login(client, moderator[1]).status_code == 303  # and logging in again works
+    assert client.get("/moderate", follow_redirects=False).status_code == 200
+
+
+def test_a_comment_page_shows_the_verdict_and_every_decision(client, db, moderator, held):
+    """The queue links each comment to its own page: the card (evidence highlighted, hostile text
+    inert), the engine's verdict, then each decision with who made it, oldest first."""
+    plug, hostile = held[0]["id"], held[2]["id"]
+    assert client.get(f"/moderate/comments/{plug}", follow_redirects=False).status_code == 303
+    login(client, moderator[1])
+    queue = client.get("/moderate").text
+    assert f'href="/moderate/comments/{plug}"' in queue
+    csrf = page_csrf(queue)
+    here = f"/moderate/comments/{plug}"
+    for action in ("approve", "reopen", "spam"):
+        response = client.post(
+            "/moderate/decide", data={"ids": plug, "action": action, "csrf": csrf, "next": here}, follow_redirects=False
+        )
+        assert response.status_code == 303 and response.headers["location"] == here  # back to the comment
+    page = client.get(here)
+    assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
+    html = page.text
+    assert '<mark class="evidence ev-spam"' in html and "Insurance Panda" in html
+    rows = re.findall(r'<tr class="(engine|decision)">(.*?)</tr>', html, re.S)
+    cells = [re.findall(r"<td>(.*?)</td>", body, re.S) for _, body in rows]
+    assert [kind for kind, _ in rows] == ["engine", "decision", "decision", "decision"]
+    assert cells[0][1] == f"engine {held[0]['model_version']}" and cells[0][3] == "hold"
+    assert [(c[1], c[2], c[3], c[4]) for c in cells[1:]] == [
+        ("ada", "approve", "approved", "ham"),
+        ("ada", "reopen", "pending", "–"),
+        ("ada", "reject", "rejected", "spam"),
+    ]
+    hostile_page = client.get(f"/moderate/comments/{hostile}").text
+    assert "<script>alert" not in hostile_page and "&lt;script&gt;alert(1)&lt;/script&gt;" in hostile_page
+
+
+def test_a_comment_page_of_another_site_or_no_comment_is_not_found(client, db, moderator, held):
+    other = new_site(db, "other-blog")
+    _, other_secret = new_moderator(db, other, "bob")
+    login(client, other_secret)
+    for comment_id in (held[0]["id"], 999_999):
+        response = client.get(f"/moderate/comments/{comment_id}")
+        assert response.status_code == 404 and "author0" not in response.text and "Insurance" not in response.text
+        assert f"No comment {comment_id} on this site." in response.text
+    assert client.get("/moderate/comments/0").status_code == 422
 
 
 def test_static_files_are_served_and_nothing_else():

@@ -147,6 +147,15 @@ def test_moderator_clears_the_queue_with_the_keyboard(live_server, browser_page,
     assert dialogs == [] and failed == [], "nothing ran, nothing loaded from the hostile markup"
     assert [e for e in console_errors if "favicon" not in e and "404" not in e] == []
 
+    # Each comment links to its own page: the card, then the engine's verdict and each decision.
+    page.click(f"#comment-{second_id} a.history")
+    page.wait_for_url(f"**/moderate/comments/{second_id}")
+    steps = page.locator("table.history tbody tr")
+    assert steps.count() == 3
+    assert [steps.nth(i).locator("td").nth(2).text_content() for i in range(3)] == ["scored", "reject", "reopen"]
+    assert steps.nth(1).locator("td").nth(1).text_content() == "ada"
+    page.screenshot(path=str(ARTIFACTS / "moderate-4-history.png"), full_page=True)
+
     # The server agrees, history says who, and the platform got signed webhooks for each decision.
     with httpx.Client(base_url=live_server.base_url, headers={"Authorization": f"Bearer {secret}"}) as client:
         history = client.get(f"/v1/comments/{second_id}/history").json()
