@@ -408,7 +408,7 @@ def _models_prune(args: argparse.Namespace) -> int:
         why.setdefault(version, "a rollback can return to it")
     if settings.bundle is not None and settings.bundle.resolve().parent == settings.bundles_dir.resolve():
         why.setdefault(settings.bundle.name, "pinned by MODERATO_BUNDLE")
-    for version, _, _ in rows[len(rows) - args.keep :] if args.keep > 0 else []:
+    for version, _, _ in rows[max(len(rows) - args.keep, 0) :] if args.keep > 0 else []:
         why.setdefault(version, f"one of the {args.keep} newest")
     freed = 0
     for version, _, _ in rows:

@@ -110,6 +110,8 @@ def test_prune_keeps_what_can_be_served_again_and_removes_the_rest(env, capsys, 
     run(capsys, "models", "rollback")
     assert current(db) == "v2"
 
+    code, out, _ = run(capsys, "models", "prune", "--keep", "10", "--dry-run")  # more than there are
+    assert code == 0 and "would remove" not in out and "would free 0.0 MB" in out
     code, out, _ = run(capsys, "models", "prune", "--keep", "1", "--dry-run")
     assert code == 0 and "would remove v1" in out and "would free" in out
     assert sorted(p.name for p in env.bundles_dir.iterdir()) == ["half-written", "v1", "v2", "v3", "v4", "v5", "v6"]
