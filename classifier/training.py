@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,26 @@ def sentence_rows(example: Example, analysis: Analysis) -> list[tuple[list[str],
     ]
 
 
+_LEAD = re.compile(r"\s*(.+?[.!?])(?=\s|$)", re.S)
+
+
+def article_views(article: Article) -> list[Article]:
+    """The article in full, as its title and first sentence, and as its title alone (distinct,
+    non-empty views only).
+
+    Platforms send what they have: a whole story, a teaser, a headline. Our comments all come with
+    whole articles, and trees fitted on those alone learnt what a plug looks like next to a long
+    article: under the same article cut to its title they located fewer dev plugs than the first
+    stage alone (0.853 against 0.890) and held more ham. Each view is a context the stacker sees.
+    """
+    lead = _LEAD.match(article.body)
+    views = [article]
+    for view in (replace(article, body=lead.group(1) if lead else article.body), replace(article, body="")):
+        if not view.is_empty and view not in views:
+            views.append(view)
+    return views
+
+
 def stacker_rows(example: Example, raw: RawScores) -> tuple[np.ndarray, np.ndarray]:
     """The plug stacker's rows for one comment and their labels (1: the sentence is spam).
 
@@ -159,6 +180,14 @@ def stacker_rows(example: Example, raw: RawScores) -> tuple[np.ndarray, np.ndarr
     sentences = raw.analysis.sentences
     labels = [_mostly_marked(example, raw.analysis, sentences[i]) for i in raw.plug_sentences]
     return inputs, np.array(labels, dtype=int)
+
+
+def stacker_training_rows(engine: Engine, example: Example) -> tuple[np.ndarray, np.ndarray]:
+    """`stacker_rows` of a comment with an article, scored by `engine` under each of the article's
+    views (`article_views`), one block after the other."""
+    assert example.article is not None
+    blocks = [stacker_rows(example, engine.raw_scores(example.text, view)) for view in article_views(example.article)]
+    return np.vstack([inputs for inputs, _ in blocks]), np.concatenate([labels for _, labels in blocks])
 
 
 def word_rows(example: Example, analysis: Analysis) -> list[tuple[tuple[str, ...], float]]:
@@ -527,14 +556,15 @@ def train_bundle(
         fold_artifact = {**artifact, "heads": {**heads, **fold_heads}}
         fold_engine = Engine(Bundle(out_dir, fold_artifact, {"version": "fold", "thresholds": provisional}))
         for i in sorted(held_out):
-            inputs, labels = stacker_rows(fit[i], fold_engine.raw_scores(fit[i].text, fit[i].article))
+            inputs, labels = stacker_training_rows(fold_engine, fit[i])
             plug_inputs.append(inputs)
             plug_labels.append(labels)
         progress(f"plug stacker: out-of-fold logits for fold {fold + 1} of 3 ({len(held_out)} comments)")
     y_plug = np.concatenate(plug_labels) if plug_labels else np.zeros(0, dtype=int)
     if min(int(y_plug.sum()), len(y_plug) - int(y_plug.sum())) >= 10:
         artifact["plug_stacker"] = fit_plug_stacker(np.vstack(plug_inputs), y_plug, params.seed)
-        progress(f"plug stacker: {len(y_plug)} sentences, {int(y_plug.sum())} plugs")
+        plugs = int(y_plug.sum())
+        progress(f"plug stacker: {len(y_plug)} sentence rows (up to three article views each), {plugs} plugs")
     engine = Engine(Bundle(out_dir, artifact, {"version": "provisional", "thresholds": provisional}))
 
     # Calibrate and tune on the validation slice.

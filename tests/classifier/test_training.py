@@ -9,13 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classifier import Engine
+from classifier import Article, Engine
 from classifier.dataset import Example
+from classifier.stacker import PLUG_FEATURES
 from classifier.training import (
     TrainParams,
+    article_views,
     balanced_weights,
     in_validation,
     span_f1,
+    stacker_training_rows,
     train_bundle,
     tune_thresholds,
 )
@@ -53,6 +56,28 @@ def test_the_plug_stacker_is_fitted_out_of_fold_and_calibrated_on_its_own(tiny_b
     assert manifest["rows"]["plug_stacker_sentences"] > manifest["rows"]["fit"] / 4
     assert engine._calibration["spam_in_context"] != engine._calibration["spam"]
     assert engine._calibration["spam_in_context"] != (1.0, 0.0, 0.0)
+
+
+def test_the_plug_stacker_sees_each_comment_under_its_whole_article_a_teaser_and_a_headline(tiny_bundle):
+    article = Article("Council votes on the bridge", "The council voted 7-2 on Monday. Work starts in May.")
+    assert article_views(article) == [
+        article,
+        Article(article.title, "The council voted 7-2 on Monday."),
+        Article(article.title, ""),
+    ]
+    assert article_views(Article("Headline only", "")) == [Article("Headline only", "")]
+    assert article_views(Article("", "One sentence.")) == [Article("", "One sentence.")]
+
+    text = "The vote was close. Fix your credit fast at creditfixer.example today! Work in May is fine."
+    plug = text.index("Fix"), text.index(" Work")
+    example = Example(text, "moderato", "train", {"spam": 1.0}, article=article, spam_spans=(plug,))
+    inputs, labels = stacker_training_rows(Engine.load(tiny_bundle), example)
+    assert len(inputs) == 9 and labels.tolist() == [0, 1, 0] * 3  # three sentences under three views
+    title = PLUG_FEATURES.index("title")
+    sentence_cosine = PLUG_FEATURES.index("sentence_cosine")
+    blocks = [inputs[k : k + 3] for k in (0, 3, 6)]
+    assert not np.array_equal(blocks[0][:, sentence_cosine], blocks[2][:, sentence_cosine])
+    assert all(np.array_equal(b[:, title], blocks[0][:, title]) for b in blocks)  # the title never changes
 
 
 def test_toxicspans_residuals_join_the_fitted_rows_first(tmp_path):
