@@ -42,12 +42,13 @@ from api.moderator_sessions import (
     verify_session,
 )
 from api.routes.queue import CommentId, Cursor, FiltersDep, Limit
-from api.schemas import Article, Comment, DecisionCreate, Moderator, QueueItem, QueueSort, ReasonPublic, Site, utcnow
+from api.schemas import Article, DecisionCreate, Moderator, QueueItem, QueueSort, ReasonPublic, Site, utcnow
+from api.store.comments import find_comment
 from api.store.queue import (
     DEFAULT_LIMIT,
     QueueFilters,
-    comment_history,
     decide_many,
+    named_decisions,
     queue_counts,
     queue_item,
     queue_page,
@@ -297,15 +298,15 @@ def comment_page(request: Request, page: PageSessionDep, db: DatabaseDep, commen
         return _to_login()
     here = f"/moderate/comments/{comment_id}"
     context: dict[str, Any] = {"page": page, "comment_id": comment_id, "here": here, "row": None, "decisions": []}
+    site_id = page.moderator.site_id
     with db.read_session() as session:
         try:
-            history = comment_history(session=session, site_id=page.moderator.site_id, comment_id=comment_id)
+            comment = find_comment(session=session, site_id=site_id, comment_id=comment_id)
         except NotFound:
             return _html(request, "comment.html", context, status_code=404)
-        comment = session.get(Comment, comment_id)
-        assert comment is not None
         article = session.get(Article, comment.article_id) if comment.article_id is not None else None
-        context.update(row=_row(queue_item(comment, article)), decisions=history.decisions)
+        decisions = named_decisions(session=session, site_id=site_id, comment_id=comment_id)
+        context.update(row=_row(queue_item(comment, article)), decisions=decisions)
     return _html(request, "comment.html", context)
 
 

@@ -205,6 +205,14 @@ def queue_page(
 def comment_history(*, session: Session, site_id: int, comment_id: int) -> CommentHistory:
     """The engine's verdict and every human decision on the comment (who and when), oldest first."""
     comment = find_comment(session=session, site_id=site_id, comment_id=comment_id)
+    return CommentHistory(
+        comment=comment_public(session=session, comment=comment),
+        decisions=named_decisions(session=session, site_id=site_id, comment_id=comment_id),
+    )
+
+
+def named_decisions(*, session: Session, site_id: int, comment_id: int) -> list[HistoryDecision]:
+    """Every human decision on the comment, oldest first, each with its moderator's name."""
     decisions = decision_history(session=session, site_id=site_id, comment_id=comment_id)
     moderator_ids = {d.moderator_id for d in decisions if d.moderator_id is not None}
     names: dict[int, str] = {}
@@ -212,16 +220,13 @@ def comment_history(*, session: Session, site_id: int, comment_id: int) -> Comme
         for moderator in session.exec(select(Moderator).where(col(Moderator.id).in_(moderator_ids))):
             assert moderator.id is not None
             names[moderator.id] = moderator.name
-    return CommentHistory(
-        comment=comment_public(session=session, comment=comment),
-        decisions=[
-            HistoryDecision(
-                **decision_public(d).model_dump(),
-                moderator_name=names.get(d.moderator_id) if d.moderator_id is not None else None,
-            )
-            for d in decisions
-        ],
-    )
+    return [
+        HistoryDecision(
+            **decision_public(d).model_dump(),
+            moderator_name=names.get(d.moderator_id) if d.moderator_id is not None else None,
+        )
+        for d in decisions
+    ]
 
 
 def list_moderators(*, session: Session, site_id: int) -> Sequence[Moderator]:
