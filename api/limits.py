@@ -1,18 +1,30 @@
 """Request body limits, enforced before any route runs (so an oversized body leaves no trace).
 
 The body is read up to the limit (Content-Length is checked first when present) and replayed to
-the app; one byte more and the client gets 413.
+the app; one byte more and the client gets 413, as `{"detail": ...}` or, on the Perspective-compatible
+routes, as the Google API error their clients parse (the shape `api.routes.perspective` answers in).
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.config import MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES
 
 LARGE_BODY_PATHS = {"/v1/moderate/batch": MAX_BATCH_BODY_BYTES}
+PERSPECTIVE_PREFIX = "/v1alpha1/"
+
+
+def too_large_body(path: str, limit: int) -> dict[str, Any]:
+    """The 413 answer for `path`."""
+    if not path.startswith(PERSPECTIVE_PREFIX):
+        return {"detail": f"Request body too large (limit {limit} bytes)"}
+    details = [{"@type": "type.googleapis.com/google.commentanalyzer.v1alpha1.Error", "errorType": "INVALID_REQUEST"}]
+    message = f"Request payload size exceeds the limit: {limit} bytes."  # Google's own wording
+    return {"error": {"code": 413, "message": message, "status": "INVALID_ARGUMENT", "details": details}}
 
 
 class BodySizeLimit:
@@ -30,7 +42,7 @@ class BodySizeLimit:
             if name == b"content-length":
                 try:
                     if int(value) > limit:
-                        await self._too_large(send, limit)
+                        await self._too_large(send, scope["path"], limit)
                         return
                 except ValueError:
                     pass
@@ -43,7 +55,7 @@ class BodySizeLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await self._too_large(send, limit)
+                await self._too_large(send, scope["path"], limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -61,8 +73,8 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
     @staticmethod
-    async def _too_large(send: Send, limit: int) -> None:
-        body = json.dumps({"detail": f"Request body too large (limit {limit} bytes)"}).encode()
+    async def _too_large(send: Send, path: str, limit: int) -> None:
+        body = json.dumps(too_large_body(path, limit)).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -93,27 +93,41 @@ class Moderation:
         """Verdicts in order; comments stored before (same site and id) come back unchanged."""
         assert site.id is not None
         engine = self.current_engine()  # one engine for the whole call, even if a reload swaps it
-        known: dict[int, VerdictPublic] = {}
+        verdicts: list[VerdictPublic] = []
         todo: list[tuple[int, ModerateRequest, Assessment]] = []
+        registers = False  # does an item in `todo` register or update an article?
         # No read before scoring: the writer's job returns the stored verdict for a known comment
         # id (scoring a duplicate costs less than a query per request). Only an article given by
-        # id or URL alone needs a read.
+        # id or URL alone needs a read; when an earlier item of the call registers an article, the
+        # items so far are stored first, so the read sees it: a batch answers exactly as its items
+        # sent one by one, in order, would (the last title/body sent for an article wins).
         for i, request in enumerate(requests):
+            if registers and _reads_article(request):
+                verdicts += self._store_all(site, todo, source)
+                todo, registers = [], False
             article = self._article(site.id, request)
             todo.append((i, request, self._assess(engine, site, request, article)))
-        if todo:
-            stored_list = self.writer.run_sync(lambda s: self._store(s, site, todo, source))
-            for (i, request, _), result in zip(todo, stored_list, strict=True):
-                known[i] = result.verdict
-                if result.created:
-                    self._observe(site, request, result)
-        return [known[i] for i in range(len(requests))]
+            registers = registers or _registers_article(request)
+        verdicts += self._store_all(site, todo, source)
+        return verdicts
+
+    def _store_all(
+        self, site: Site, todo: list[tuple[int, ModerateRequest, Assessment]], source: str
+    ) -> list[VerdictPublic]:
+        """Store scored requests in one writer transaction; their verdicts in order."""
+        if not todo:
+            return []
+        stored_list = self.writer.run_sync(lambda s: self._store(s, site, todo, source))
+        for (_, request, _), result in zip(todo, stored_list, strict=True):
+            if result.created:
+                self._observe(site, request, result)
+        return [result.verdict for result in stored_list]
 
     def _article(self, site_id: int, request: ModerateRequest) -> Article | None:
         article_in = request.article
         if article_in is None:
             return None
-        if article_in.title or article_in.body:
+        if not _reads_article(request):
             return Article(title=article_in.title or "", body=article_in.body or "")
         with self.db.read_session() as session:
             return article_for_scoring(session=session, site_id=site_id, article_in=article_in)
@@ -158,6 +172,18 @@ class Moderation:
         if self.settings.log_comment_text and log_text:
             extra["text"] = request.comment.text
         log.info("comment moderated", extra=extra)
+
+
+def _reads_article(request: ModerateRequest) -> bool:
+    """The article is named by id or URL alone: scoring reads the registered one."""
+    article_in = request.article
+    return article_in is not None and not (article_in.title or article_in.body)
+
+
+def _registers_article(request: ModerateRequest) -> bool:
+    """Storing the request registers or updates an article (as `store_assessment` does)."""
+    article_in = request.article
+    return article_in is not None and bool(article_in.title or article_in.body or article_in.url)
 
 
 def record_feedback(

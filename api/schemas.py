@@ -21,7 +21,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, field_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, StrictInt, field_validator
 from sqlalchemy import JSON, Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -87,8 +87,18 @@ def _comment_text(value: str) -> str:
     return value
 
 
+def _cleanly_decoded(value: str) -> str:
+    # Servers decode a path's %-escapes with errors="replace": `a%FFb` and `a%FEb` both arrive as
+    # "a\ufffdb", so two platform ids would name one row. Refused rather than guessed at.
+    if "\ufffd" in value:
+        raise ValueError("must be valid percent-encoded UTF-8 (no U+FFFD replacement character)")
+    return value
+
+
 CleanStr = Annotated[str, AfterValidator(_clean)]
 ExternalId = Annotated[str, BeforeValidator(_id_string), AfterValidator(_clean)]
+#: An id taken from a URL path (e.g. `/v1/articles/{id}`): the body's rules plus no bad %-escapes.
+PathId = Annotated[str, AfterValidator(_clean), AfterValidator(_cleanly_decoded)]
 CommentText = Annotated[str, AfterValidator(_clean), AfterValidator(_comment_text)]
 Label = Literal["spam", "toxicity", "off_topic"]
 Mode = Literal["enforce", "log_only"]
@@ -176,6 +186,9 @@ class Moderator(ModeratorBase, table=True):
 class ModeratorPublic(ModeratorBase):
     id: int
     created_at: datetime
+    #: A disabled account keeps its row (its decisions name it) but its secret and sessions no longer work.
+    disabled: bool
+    disabled_at: datetime | None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -456,6 +469,22 @@ class DecisionCreate(DecisionBase):
     spans: list[SpanIn] | None = None
 
 
+class DecisionRequest(DecisionCreate):
+    """The body of POST /v1/queue/{id}/decision: a moderator's own spans must each cover some text.
+
+    Only the HTTP body refuses empty spans: `SpanIn` also reads stored decisions back (rows written
+    before this rule must still load) and `DecisionCreate` is built by other sources (Perspective's
+    suggestscore), which check their spans in their own error format."""
+
+    @field_validator("spans")
+    @classmethod
+    def _not_empty(cls, spans: list[SpanIn] | None) -> list[SpanIn] | None:
+        for span in spans or []:
+            if span.end == span.start:
+                raise ValueError("a span must cover at least one character (end > start)")
+        return spans
+
+
 class DecisionPublic(DecisionBase):
     id: int
     comment_id: int
@@ -581,6 +610,12 @@ QueueSort = Literal["score", "oldest", "newest"]
 QueueLabel = Literal["spam", "toxicity", "off_topic", "ham"]
 Role = Literal["moderator", "admin"]
 MAX_BULK_IDS = 500
+#: The largest row id accepted anywhere a client names one (paths, bodies, forms, cursors): well inside a
+#: signed 64-bit integer, the widest id SQLite and PostgreSQL store, so a larger number is a 422 here
+#: instead of an overflow in the database driver.
+MAX_ROW_ID = 2**62
+#: A row id in a JSON body: strict, so `true`, `"5"` and `5.0` are refused rather than read as ids.
+RowId = Annotated[StrictInt, Field(ge=1, le=MAX_ROW_ID)]
 
 
 class QueueCounts(SQLModel):
@@ -605,11 +640,15 @@ class QueuePage(SQLModel):
 
 
 class BulkDecisionCreate(SQLModel):
+    """One action on many comments. Spans belong to one comment's text, so unknown fields such as
+    `spans` are refused (422) rather than silently dropped."""
+
     model_config = ConfigDict(  # type: ignore[assignment]
-        json_schema_extra={"examples": [{"ids": [101, 102, 107], "action": "reject", "label": "spam"}]}
+        extra="forbid",
+        json_schema_extra={"examples": [{"ids": [101, 102, 107], "action": "reject", "label": "spam"}]},
     )
 
-    ids: list[int] = Field(min_length=1, max_length=MAX_BULK_IDS)
+    ids: list[RowId] = Field(min_length=1, max_length=MAX_BULK_IDS)
     action: Action
     label: DecisionLabel | None = None
     note: CleanStr | None = Field(default=None, max_length=2000)
@@ -646,6 +685,15 @@ class CommentHistory(SQLModel):
 class ModeratorCreate(SQLModel):
     name: CleanStr = Field(min_length=1, max_length=100)
     role: Role = "moderator"
+
+    @field_validator("name")
+    @classmethod
+    def _not_blank(cls, name: str) -> str:
+        # Surrounding spaces would make "cy" and "cy " two accounts that look the same in every list.
+        name = name.strip()
+        if not name:
+            raise ValueError("must not be blank")
+        return name
 
 
 class ModeratorCreated(ModeratorPublic):

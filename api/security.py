@@ -26,9 +26,14 @@ def new_secret(kind: str) -> str:
 
 
 def prefix_of(credential: str) -> str | None:
-    """The lookup prefix (`<kind>_<prefix>`) of a credential, or None if it is not shaped like one."""
+    """The lookup prefix (`<kind>_<prefix>`) of a credential, or None if it is not shaped like one.
+
+    The prefix must be ASCII letters and digits (ours are hex), so a key from a query string or form
+    (`?key=mod_ab%00...`) never puts a NUL into the lookup query: PostgreSQL would fail, not miss."""
     parts = credential.split("_", 2)
     if len(parts) != 3 or len(parts[1]) != PREFIX_CHARS or not parts[2]:
+        return None
+    if not (parts[1].isascii() and parts[1].isalnum()):
         return None
     return f"{parts[0]}_{parts[1]}"
 

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from api.deps import ModerationDep, SessionDep, SiteDep, WriterDep
 from api.errors import NotFound
 from api.schemas import (
+    MAX_ROW_ID,
     ArticleCreate,
     ArticlePublic,
     BatchItemError,
@@ -18,13 +19,14 @@ from api.schemas import (
     BatchResponse,
     CommentPublic,
     ModerateRequest,
+    PathId,
     VerdictPublic,
 )
 from api.store.comments import comment_public, erase_comment, find_article, find_comment, upsert_article
 
 router = APIRouter(prefix="/v1", tags=["moderation"])
-CommentId = Annotated[int, Path(ge=1, le=2**62)]
-ArticleId = Annotated[str, Path(min_length=1, max_length=255)]
+CommentId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+ArticleId = Annotated[PathId, Path(min_length=1, max_length=255)]
 
 
 @router.post("/moderate", response_model=VerdictPublic)

@@ -34,7 +34,7 @@ from sqlmodel import Session
 
 from api.db import Database
 from api.moderation import Moderation
-from api.schemas import ArticleIn, CommentIn, ExternalId, ModerateRequest, Site
+from api.schemas import ArticleIn, CleanStr, CommentIn, ExternalId, ModerateRequest, PathId, Site
 from api.store.comments import StoredVerdict, article_for_scoring
 from api.store.coral import coral_site, record_coral_comment, signature_valid
 from api.store.integrations import store_integration_comment
@@ -59,18 +59,18 @@ class _Shape(BaseModel):
 
 
 class CoralCommentIn(_Shape):
-    body: str = Field(max_length=200_000)
+    body: CleanStr = Field(max_length=200_000)
     parentID: ExternalId | None = Field(default=None, max_length=255)
 
 
 class CoralAuthor(_Shape):
     id: ExternalId = Field(min_length=1, max_length=255)
-    role: str | None = Field(default=None, max_length=32)
+    role: CleanStr | None = Field(default=None, max_length=32)
 
 
 class CoralStory(_Shape):
     id: ExternalId = Field(min_length=1, max_length=255)
-    url: str | None = Field(default=None, max_length=2048)
+    url: CleanStr | None = Field(default=None, max_length=2048)
 
 
 class CoralRef(_Shape):
@@ -132,8 +132,19 @@ def _problem(status: int, errors: list[dict[str, Any]] | str) -> JSONResponse:
     return JSONResponse({"detail": errors}, status_code=status)
 
 
-def _invalid(exc: ValidationError, prefix: tuple[str, ...] = ("body",)) -> JSONResponse:
-    errors = [{"type": e.get("type"), "loc": [*prefix, *e.get("loc", ())], "msg": e.get("msg")} for e in exc.errors()]
+def _invalid(
+    exc: ValidationError, prefix: tuple[str, ...] = ("body",), names: dict[str, str] | None = None
+) -> JSONResponse:
+    """A 422 naming the fields as Coral sent them: `names` renames our schema's fields to Coral's."""
+    names = names or {}
+    errors = [
+        {
+            "type": e.get("type"),
+            "loc": [*prefix, *(names.get(str(p), p) for p in e.get("loc", ()))],
+            "msg": e.get("msg"),
+        }
+        for e in exc.errors()
+    ]
     return _problem(422, errors)
 
 
@@ -174,7 +185,7 @@ def _response(assessment: Assessment) -> Response:
         401: {"description": "Bad or missing X-Coral-Signature"},
     },
 )
-async def coral_phase(site: Annotated[str, Path(max_length=63)], request: Request) -> Response:
+async def coral_phase(site: Annotated[PathId, Path(max_length=63)], request: Request) -> Response:
     """Coral's external moderation phase for the Moderato site `site`."""
     raw = await request.body()
     db: Database = request.app.state.db
@@ -197,9 +208,12 @@ async def coral_phase(site: Annotated[str, Path(max_length=63)], request: Reques
         return _invalid(exc)
     try:
         comment_in = CommentIn(text=html_to_text(coral.comment.body), parent_id=coral.comment.parentID)
+    except ValidationError as exc:  # e.g. HTML with no text in it
+        return _invalid(exc, ("body", "comment"), {"text": "body", "parent_id": "parentID"})
+    try:
         article_in = ArticleIn(id=coral.story.id, url=coral.story.url)
     except ValidationError as exc:
-        return _invalid(exc, ("body", "comment"))
+        return _invalid(exc, ("body", "story"))
 
     moderation: Moderation = request.app.state.moderation
     moderation.current_engine()  # 503 before anything is stored when no bundle is loaded

@@ -26,6 +26,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
+from pydantic import Field
 from sqlmodel import Session
 
 from api.deps import DatabaseDep, WriterDep
@@ -42,7 +43,18 @@ from api.moderator_sessions import (
     verify_session,
 )
 from api.routes.queue import CommentId, Cursor, FiltersDep, Limit
-from api.schemas import Article, DecisionCreate, Moderator, QueueItem, QueueSort, ReasonPublic, Site, utcnow
+from api.schemas import (
+    MAX_BULK_IDS,
+    MAX_ROW_ID,
+    Article,
+    DecisionCreate,
+    Moderator,
+    QueueItem,
+    QueueSort,
+    ReasonPublic,
+    Site,
+    utcnow,
+)
 from api.store.comments import find_comment
 from api.store.queue import (
     DEFAULT_LIMIT,
@@ -84,6 +96,9 @@ PAGE_ACTIONS = {
     "reopen": ("reopen", None),
 }
 _SAFE_NEXT = re.compile(r"/moderate(/comments/\d{1,18})?(\?[^\r\n\\]*)?")
+#: A comment id in a form field: form values are text, so digits are parsed (not strict), within the
+#: same bounds as ids in paths and JSON bodies.
+FormId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,7 +330,7 @@ def decide_from_page(
     request: Request,
     page: PageSessionDep,
     writer: WriterDep,
-    ids: Annotated[list[int], Form(min_length=1, max_length=500)],
+    ids: Annotated[list[FormId], Form(min_length=1, max_length=MAX_BULK_IDS)],
     action: Annotated[str, Form(max_length=16)],
     csrf: Annotated[str, Form(max_length=200)] = "",
     next_url: Annotated[str, Form(alias="next", max_length=4000)] = "/moderate",

@@ -37,7 +37,7 @@ from api.config import MAX_TEXT_CHARS
 from api.deps import bearer_token
 from api.errors import NotAuthenticated
 from api.moderation import Moderation
-from api.schemas import CommentIn, DecisionCreate, ModerateRequest, Site, SpanIn
+from api.schemas import CleanStr, CommentIn, DecisionCreate, ModerateRequest, Site, SpanIn
 from api.site_cache import SiteCache
 from api.store.comments import StoredVerdict, find_by_text, text_digest
 from api.store.decisions import record_decision
@@ -84,7 +84,9 @@ class PerspectiveError(Exception):
 
 
 # ---------------------------------------------------------------------------------------------
-# Request shapes (unknown fields are ignored, as Perspective's own proto parsing would not be)
+# Request shapes (unknown fields are ignored, as Perspective's own proto parsing would not be). Every
+# string is a CleanStr: no NUL (PostgreSQL refuses it in text) and no lone surrogate (it could not be
+# encoded into the answer, which echoes clientToken, languages and attribute names).
 
 
 class _Shape(BaseModel):
@@ -92,8 +94,8 @@ class _Shape(BaseModel):
 
 
 class TextEntry(_Shape):
-    text: str | None = None
-    type: str | None = None
+    text: CleanStr | None = None
+    type: CleanStr | None = None
 
 
 class ContextIn(_Shape):
@@ -101,25 +103,25 @@ class ContextIn(_Shape):
 
 
 class AttributeParameters(_Shape):
-    scoreType: str | None = None
+    scoreType: CleanStr | None = None
     scoreThreshold: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
 class AnalyzeRequest(_Shape):
     comment: TextEntry | None = None
     context: ContextIn | None = None
-    requestedAttributes: dict[str, AttributeParameters | None] | None = None
+    requestedAttributes: dict[CleanStr, AttributeParameters | None] | None = None
     spanAnnotations: bool = False
-    languages: list[str] | None = Field(default=None, max_length=20)
+    languages: list[CleanStr] | None = Field(default=None, max_length=20)
     doNotStore: bool = False
-    clientToken: str | None = Field(default=None, max_length=1000)
-    sessionId: str | None = None
-    communityId: str | None = None
+    clientToken: CleanStr | None = Field(default=None, max_length=1000)
+    sessionId: CleanStr | None = None
+    communityId: CleanStr | None = None
 
 
 class ScoreIn(_Shape):
     value: float = Field(ge=0.0, le=1.0)
-    type: str | None = None
+    type: CleanStr | None = None
 
 
 class SpanScoreIn(_Shape):
@@ -136,10 +138,10 @@ class SuggestedScores(_Shape):
 class SuggestRequest(_Shape):
     comment: TextEntry | None = None
     context: ContextIn | None = None
-    attributeScores: dict[str, SuggestedScores] | None = None
-    languages: list[str] | None = Field(default=None, max_length=20)
-    communityId: str | None = None
-    clientToken: str | None = Field(default=None, max_length=1000)
+    attributeScores: dict[CleanStr, SuggestedScores] | None = None
+    languages: list[CleanStr] | None = Field(default=None, max_length=20)
+    communityId: CleanStr | None = None
+    clientToken: CleanStr | None = Field(default=None, max_length=1000)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,13 +16,15 @@ from fastapi import APIRouter, Depends, Path, Query
 from sqlmodel import Session
 
 from api.deps import ModeratorDep, SessionDep, WriterDep
-from api.errors import Forbidden, InvalidRequest, NotFound
+from api.errors import Forbidden, InvalidRequest
 from api.schemas import (
+    MAX_ROW_ID,
     BulkDecisionCreate,
     BulkDecisionResponse,
     CommentHistory,
     DecisionCreate,
     DecisionPublic,
+    DecisionRequest,
     Moderator,
     ModeratorCreate,
     ModeratorCreated,
@@ -31,7 +33,6 @@ from api.schemas import (
     QueuePage,
     QueueSort,
     QueueStatus,
-    utcnow,
 )
 from api.store.decisions import record_decision
 from api.store.queue import (
@@ -40,14 +41,26 @@ from api.store.queue import (
     QueueFilters,
     comment_history,
     decide_many,
+    disable_moderator,
     list_moderators,
+    moderator_public,
     queue_counts,
     queue_page,
+    utc_instant,
 )
 from api.store.sites import create_moderator, site_by_id
 
 router = APIRouter(prefix="/v1", tags=["queue"])
-CommentId = Annotated[int, Path(ge=1, le=2**62)]
+CommentId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+
+
+def _utc_query(name: str, value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return utc_instant(value)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc), loc=("query", name)) from exc
 
 
 def queue_filters(
@@ -63,9 +76,7 @@ def queue_filters(
     """Query parameters shared by the API and the page; contradictions are a 422 naming the field."""
     if min_score is not None and max_score is not None and min_score > max_score:
         raise InvalidRequest("min_score must not exceed max_score", loc=("query", "min_score"))
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise InvalidRequest("must include a timezone, e.g. 2024-05-01T00:00:00Z", loc=("query", name))
+    since, until = _utc_query("since", since), _utc_query("until", until)
     if since is not None and until is not None and since >= until:
         raise InvalidRequest("since must be before until", loc=("query", "since"))
     for name, text in (("article_id", article_id), ("author", author)):
@@ -107,9 +118,10 @@ def get_queue(
 
 
 @router.post("/queue/{comment_id}/decision", response_model=DecisionPublic)
-def decide(comment_id: CommentId, body: DecisionCreate, moderator: ModeratorDep, writer: WriterDep) -> DecisionPublic:
+def decide(comment_id: CommentId, body: DecisionRequest, moderator: ModeratorDep, writer: WriterDep) -> DecisionPublic:
     """Decide any comment of the site; `reopen` undoes (back to pending). A later decision supersedes,
-    history keeps all. The site's webhook fires and the decision becomes a retraining label."""
+    history keeps all. The site's webhook fires and the decision becomes a retraining label, unless
+    the comment's text was erased: then it only settles the status, and spans are a 409."""
     return writer.run_sync(
         lambda s: record_decision(
             session=s, site_id=moderator.site_id, comment_id=comment_id, decision=body, moderator_id=moderator.id
@@ -146,9 +158,10 @@ def _require_admin(moderator: Moderator) -> None:
 
 
 @router.get("/moderators", response_model=list[ModeratorPublic])
-def get_moderators(moderator: ModeratorDep, session: SessionDep) -> list[Moderator]:
+def get_moderators(moderator: ModeratorDep, session: SessionDep) -> list[ModeratorPublic]:
+    """Every account of the site, oldest first; disabled ones stay listed with `disabled: true`."""
     _require_admin(moderator)
-    return list(list_moderators(session=session, site_id=moderator.site_id))
+    return list_moderators(session=session, site_id=moderator.site_id)
 
 
 @router.post("/moderators", response_model=ModeratorCreated, status_code=201)
@@ -159,26 +172,19 @@ def post_moderator(body: ModeratorCreate, moderator: ModeratorDep, writer: Write
     def create(s: Session) -> ModeratorCreated:
         site = site_by_id(session=s, site_id=moderator.site_id)
         created, secret = create_moderator(session=s, site_name=site.name, name=body.name, role=body.role)
-        assert created.id is not None
-        return ModeratorCreated(
-            id=created.id, name=created.name, role=created.role, created_at=created.created_at, secret=secret
-        )
+        return ModeratorCreated(**moderator_public(created).model_dump(), secret=secret)
 
     return writer.run_sync(create)
 
 
 @router.delete("/moderators/{moderator_id}", response_model=ModeratorPublic)
-def disable_moderator(moderator_id: CommentId, moderator: ModeratorDep, writer: WriterDep) -> Moderator:
-    """Disable an account of the site: its secret and page sessions stop working at once."""
+def delete_moderator(moderator_id: CommentId, moderator: ModeratorDep, writer: WriterDep) -> ModeratorPublic:
+    """Disable an account of the site: its secret and page sessions stop working at once. Idempotent:
+    an account already disabled answers 200 with `disabled: true` and its original `disabled_at`.
+    Disabling oneself or the site's last active admin is a 409."""
     _require_admin(moderator)
-
-    def disable(s: Session) -> Moderator:
-        target = s.get(Moderator, moderator_id)
-        if target is None or target.site_id != moderator.site_id:
-            raise NotFound("Moderator not found")
-        target.disabled_at = target.disabled_at or utcnow()
-        s.add(target)
-        s.flush()
-        return target
-
-    return writer.run_sync(disable)
+    return writer.run_sync(
+        lambda s: disable_moderator(
+            session=s, site_id=moderator.site_id, moderator_id=moderator_id, acting_id=moderator.id
+        )
+    )

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from api.errors import InvalidRequest
+from api.errors import Conflict, InvalidRequest
 from api.schemas import (
     Article,
     Comment,
@@ -44,6 +44,11 @@ def record_decision(
     one and all are kept. `reopen` undoes: back to pending, with the engine's label. Without
     explicit `spans`, a reject keeps the engine's evidence spans for its label. The webhook is
     written to the outbox in the same transaction and sent after the commit.
+
+    A comment without text (erased on request or by retention, or never stored) can still be
+    decided: it stays in the queue and the platform waits for its status, so refusing would leave
+    it pending for good. Such a decision carries no spans (explicit ones are a 409: nothing to
+    check them against) and never becomes a training example (`feedback_rows` needs the text).
     """
     now = now or utcnow()
     comment = find_comment(session=session, site_id=site_id, comment_id=comment_id)
@@ -101,11 +106,15 @@ def _label_for(decision: DecisionCreate, comment: Comment) -> str | None:
 
 
 def _spans_for(decision: DecisionCreate, comment: Comment, label: str | None) -> list[SpanIn]:
+    if comment.text is None:
+        if decision.spans:
+            why = "was erased" if comment.erased_at is not None else "was never stored"
+            raise Conflict(f"The comment's text {why}: a decision on it cannot carry spans")
+        return []  # the engine's offsets would point into text that no longer exists
     if decision.spans is not None:
-        if comment.text is not None:
-            for i, span in enumerate(decision.spans):
-                if span.end > len(comment.text):
-                    raise InvalidRequest("span ends after the comment text", loc=("body", "spans", i, "end"))
+        for i, span in enumerate(decision.spans):
+            if span.end > len(comment.text):
+                raise InvalidRequest("span ends after the comment text", loc=("body", "spans", i, "end"))
         return list(decision.spans)
     if decision.action != "reject" or label is None:
         return []

@@ -15,16 +15,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import and_, func, or_
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
-from api.errors import InvalidRequest, ModeratoError
+from api.errors import Conflict, InvalidRequest, ModeratoError, NotFound
 from api.schemas import (
     Article,
     BulkDecisionError,
@@ -34,9 +36,12 @@ from api.schemas import (
     DecisionCreate,
     HistoryDecision,
     Moderator,
+    ModeratorPublic,
     QueueCounts,
     QueueItem,
     QueuePage,
+    RowId,
+    utcnow,
 )
 from api.store.comments import author_public, comment_public, find_comment, verdict_public
 from api.store.decisions import decision_history, decision_public, record_decision
@@ -60,6 +65,19 @@ class QueueFilters:
     author: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+
+
+def utc_instant(value: datetime) -> datetime:
+    """`value` in UTC; ValueError if it has no timezone or leaves Python's years 1-9999 once in UTC.
+
+    The database compares UTC instants (`UTCDateTime`), and a naive or out-of-range value would only
+    fail there, as a driver error; checked here, it is a 422 naming the parameter."""
+    if value.utcoffset() is None:
+        raise ValueError("must include a timezone, e.g. 2024-05-01T00:00:00Z")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+05:00 is before year 1 in UTC
+        raise ValueError("is out of range once converted to UTC") from exc
 
 
 def _conditions(site_id: int, filters: QueueFilters, *, with_status: bool) -> list[ColumnElement[bool]]:
@@ -93,24 +111,42 @@ def encode_cursor(sort: str, key: float | str, comment_id: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
-    """The (sort key, id) a cursor carries; a cursor made for another sort or tampered with is a 422."""
+_ROW_ID: TypeAdapter[int] = TypeAdapter(RowId)
+
+
+def decode_cursor(cursor: str, sort: str) -> tuple[float | datetime, int]:
+    """The (sort key, id) a cursor carries; a cursor made for another sort or tampered with is a 422.
+
+    Clients can send any bytes, so every part is checked before it reaches a query: the id is a row
+    id (1..MAX_ROW_ID), a score a finite number in [0, 1], a time an ISO 8601 instant with a timezone."""
     bad = InvalidRequest("invalid cursor", loc=("query", "cursor"))
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        made_for, key, comment_id = json.loads(raw)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+        parts = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, RecursionError) as exc:
         raise bad from exc
-    if made_for != sort or not isinstance(comment_id, int) or isinstance(comment_id, bool):
+    if not isinstance(parts, list) or len(parts) != 3 or parts[0] != sort:
         raise bad
-    if sort == "score":
-        if not isinstance(key, int | float) or isinstance(key, bool):
-            raise bad
-        return float(key), comment_id
     try:
-        return datetime.fromisoformat(key), comment_id
-    except (TypeError, ValueError) as exc:
+        return _cursor_key(sort, parts[1]), _ROW_ID.validate_python(parts[2])
+    except (ValidationError, ValueError, TypeError) as exc:
         raise bad from exc
+
+
+def _cursor_key(sort: str, key: Any) -> float | datetime:
+    if sort != "score":
+        if not isinstance(key, str):
+            raise TypeError("a time cursor's key is an ISO 8601 string")
+        return utc_instant(datetime.fromisoformat(key))
+    if not isinstance(key, int | float) or isinstance(key, bool):
+        raise TypeError("a score cursor's key is a number")
+    try:
+        score = float(key)
+    except OverflowError as exc:  # an integer beyond the float range
+        raise ValueError("score out of range") from exc
+    if not (math.isfinite(score) and 0.0 <= score <= 1.0):
+        raise ValueError("score out of range")
+    return score
 
 
 def _after_cursor(sort: str, key: Any, comment_id: int) -> ColumnElement[bool]:
@@ -229,12 +265,53 @@ def named_decisions(*, session: Session, site_id: int, comment_id: int) -> list[
     ]
 
 
-def list_moderators(*, session: Session, site_id: int) -> Sequence[Moderator]:
-    return session.exec(select(Moderator).where(Moderator.site_id == site_id).order_by(col(Moderator.id))).all()
+def moderator_public(moderator: Moderator) -> ModeratorPublic:
+    assert moderator.id is not None
+    return ModeratorPublic(
+        id=moderator.id,
+        name=moderator.name,
+        role=moderator.role,
+        created_at=moderator.created_at,
+        disabled=moderator.disabled_at is not None,
+        disabled_at=moderator.disabled_at,
+    )
+
+
+def list_moderators(*, session: Session, site_id: int) -> list[ModeratorPublic]:
+    """Every account of the site, disabled ones included (marked), oldest first."""
+    rows = session.exec(select(Moderator).where(Moderator.site_id == site_id).order_by(col(Moderator.id))).all()
+    return [moderator_public(m) for m in rows]
 
 
 # ---------------------------------------------------------------------------------------------
 # Writes (run inside the writer thread)
+
+
+def disable_moderator(*, session: Session, site_id: int, moderator_id: int, acting_id: int | None) -> ModeratorPublic:
+    """Disable an account of the site (idempotent: an already disabled one is returned as it is).
+
+    An admin cannot disable their own account, nor the site's last active admin: either would leave
+    the site with nobody who can manage its moderators over HTTP. The active admins are locked
+    (FOR UPDATE on PostgreSQL), so two admins disabling each other at once cannot both succeed."""
+    target = session.get(Moderator, moderator_id)
+    if target is None or target.site_id != site_id:
+        raise NotFound("Moderator not found")
+    if target.disabled_at is not None:
+        return moderator_public(target)
+    if target.id == acting_id:
+        raise Conflict("An admin cannot disable their own account; ask another admin of the site")
+    if target.role == "admin":
+        admins = session.exec(
+            select(Moderator.id)
+            .where(Moderator.site_id == site_id, Moderator.role == "admin", col(Moderator.disabled_at).is_(None))
+            .with_for_update()
+        ).all()
+        if all(admin_id == target.id for admin_id in admins):
+            raise Conflict("The site's last active admin cannot be disabled")
+    target.disabled_at = utcnow()
+    session.add(target)
+    session.flush()
+    return moderator_public(target)
 
 
 def decide_many(

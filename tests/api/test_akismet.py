@@ -189,3 +189,22 @@ def test_errors_explain_themselves_in_the_debug_header(port, site, db):
     assert huge.status_code == 413
     with db.read_session() as session:
         assert len(session.exec(select(Comment)).all()) == 1
+
+
+def test_nul_in_any_form_field_never_reaches_the_database(port, site, db):
+    """Every field that is stored is checked like /v1/moderate's (NUL refused: PostgreSQL cannot store it),
+    and a key with a NUL is simply invalid (looking it up would fail on PostgreSQL, not miss)."""
+    http = http_client(port)
+    base = {"api_key": site.api_key, "blog": BLOG, "user_ip": "1.2.3.4", "comment_content": HAM_TEXT}
+    bad_key = "mod_abc\x00defg_" + "x" * 43
+    verify = http.post("https://rest.akismet.com/1.1/verify-key", data={"key": bad_key, "blog": BLOG})
+    assert verify.status_code == 200 and verify.text == "invalid"
+    for endpoint in ("comment-check", "submit-spam"):
+        url = f"https://rest.akismet.com/1.1/{endpoint}"
+        assert http.post(url, data={**base, "api_key": bad_key}).text == "invalid"
+        for field in ("comment_author", "comment_author_email", "comment_author_url", "user_ip", "permalink"):
+            response = http.post(url, data={**base, field: "x\x00"})
+            assert response.status_code == 400, (endpoint, field, response.text)
+            assert "NUL" in response.headers["X-akismet-debug-help"]
+    with db.read_session() as session:
+        assert session.exec(select(Comment)).all() == []

@@ -230,6 +230,34 @@ def test_signed_but_unusable_requests_are_422(client, coral_site, db, payload):
     assert row_counts(db)["comment"] == 0
 
 
+@pytest.mark.parametrize(
+    ("changes", "loc"),
+    [
+        ({"author": {"id": "u1", "role": "A\x00"}}, ["body", "author", "role"]),
+        ({"story": {"id": "s1", "url": "https://planet.example/\x00"}}, ["body", "story", "url"]),
+        ({"story": {"id": "s\x00"}}, ["body", "story", "id"]),
+        ({"comment": {"body": "a\x00b", "parentID": None}}, ["body", "comment", "body"]),
+        ({"comment": {"body": "<div> <br> </div>", "parentID": None}}, ["body", "comment", "body"]),
+        ({"tenantID": "t\x00"}, ["body", "tenantID"]),
+    ],
+    ids=["nul-role", "nul-story-url", "nul-story-id", "nul-body", "empty-body", "nul-tenant"],
+)
+def test_refused_fields_are_named_as_coral_sends_them(client, coral_site, db, changes, loc):
+    """Every string Coral sends is checked like /v1/moderate's (NUL is refused: PostgreSQL cannot store it),
+    and the 422 names the field in Coral's request, not in Moderato's schema."""
+    response = send(client, {**coral_request(html(HAM_TEXT)), **changes})
+    assert response.status_code == 422, response.text
+    assert [error["loc"] for error in response.json()["detail"]] == [loc]
+    assert row_counts(db)["comment"] == 0 and row_counts(db)["coral_comment"] == 0
+
+
+def test_a_nul_in_the_site_path_is_422(client, coral_site, db):
+    response = send(client, coral_request(html(HAM_TEXT)), site="daily-planet%00")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["path", "site"]
+    assert row_counts(db)["comment"] == 0
+
+
 def test_signed_malformed_json_is_422(client, coral_site, db):
     body = b'{"action": "NEW", '
     headers = {"X-Coral-Signature": "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()}

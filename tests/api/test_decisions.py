@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.errors import CommentNotFound, InvalidRequest
+from api.errors import CommentNotFound, Conflict, InvalidRequest
 from api.schemas import Comment, DecisionCreate, SpanIn
 from api.store.decisions import decision_history, feedback_rows, record_decision
 from tests.api.conftest import FOUNDING_TEXT, PLUG, auth, force_verdict, moderate_body
@@ -67,6 +67,16 @@ def test_reject_keeps_the_engines_spans_unless_given(db, site, held):
 def test_inconsistent_decisions_are_refused(db, site, held, fields):
     with pytest.raises(InvalidRequest):
         _decide(db, site, held["id"], **fields)
+
+
+def test_an_erased_comment_takes_no_spans_and_yields_no_label(client, db, site, held):
+    client.delete(f"/v1/comments/{held['id']}", headers=auth(site))
+    with pytest.raises(Conflict, match="erased"):
+        _decide(db, site, held["id"], action="reject", label="spam", spans=[SpanIn(start=0, end=3)])
+    decision = _decide(db, site, held["id"], action="reject", label="spam")
+    assert (decision.status, decision.spans) == ("rejected", []), "the engine's spans are not copied"
+    with db.read_session() as session:
+        assert list(feedback_rows(session=session)) == []
 
 
 def test_another_sites_comment_cannot_be_decided(db, site, other_site, held):

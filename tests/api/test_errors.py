@@ -174,6 +174,19 @@ def test_bad_comment_ids_are_422(client, site, path):
     assert client.get(path, headers=auth(site)).status_code == 422
 
 
+@pytest.mark.parametrize("article_id", ["a%00b", "a%FFb", "a%FEb", "a%ED%A0%80b"], ids=["nul", "ff", "fe", "surrogate"])
+def test_bad_article_ids_in_the_path_are_422(client, site, db, before, article_id):
+    """The path gets the body's rules (no NUL: PostgreSQL refuses it), and an escape that is not UTF-8 is
+    refused rather than decoded to U+FFFD, where `a%FFb` and `a%FEb` would name one article."""
+    for method, body in (("PUT", {"title": "x"}), ("GET", None)):
+        response = client.request(method, f"/v1/articles/{article_id}", json=body, headers=auth(site))
+        assert response.status_code == 422, response.text
+        assert [error["loc"] for error in response.json()["detail"]] == [["path", "article_id"]]
+    assert row_counts(db) == before
+    utf8 = client.put("/v1/articles/caf%C3%A9", json={"title": "x"}, headers=auth(site))
+    assert utf8.status_code == 200 and utf8.json()["id"] == "café"
+
+
 def test_unknown_route_is_404_not_500(client, site):
     assert client.get("/v1/nothing-here", headers=auth(site)).status_code == 404
     assert client.put("/v1/moderate", json={}, headers=auth(site)).status_code == 405

@@ -265,3 +265,29 @@ def test_batch_is_limited_to_100_items(client, site, db):
     assert row_counts(db)["comment"] == 0
     ok = client.post("/v1/moderate/batch", json={"items": items[:100]}, headers=auth(site))
     assert ok.status_code == 200 and len(ok.json()["results"]) == 100
+
+
+def test_batch_items_see_articles_registered_earlier_in_the_batch(client, site, other_site, db):
+    """A batch answers as its items sent one by one, in order, would: a later item naming an article by
+    id or URL alone is scored against what earlier items registered or updated (the last sent wins)."""
+    url = "https://planet.example/nk"
+    on_topic = "Was the North Korea internet outage a cyber attack or a technical failure?"
+    items = [
+        moderate_body(HAM_TEXT, "b-1", article={**FOUNDING_ARTICLE, "id": "bart"}),
+        moderate_body(on_topic, "b-2", article={"id": "bart"}),
+        moderate_body(HAM_TEXT, "b-3", article={"id": "bart", "body": "A recipe for basil pesto with garlic."}),
+        moderate_body(on_topic, "b-4", article={"id": "bart"}),
+        moderate_body(HAM_TEXT, "b-5", article={"id": "bart-2", "url": url, "title": FOUNDING_ARTICLE["title"]}),
+        moderate_body(on_topic, "b-6", article={"url": url}),
+    ]
+    batch = client.post("/v1/moderate/batch", json={"items": items}, headers=auth(site))
+    assert batch.status_code == 200, batch.text
+    one_by_one = [client.post("/v1/moderate", json=item, headers=auth(other_site)).json() for item in items]
+    scores = [result["scores"]["off_topic"] for result in batch.json()["results"]]
+    assert None not in scores
+    assert scores == [result["scores"]["off_topic"] for result in one_by_one]
+    assert scores[3] != scores[1]  # b-3 changed the article's body, and b-4 was scored against the new one
+    assert [r["comment_id"] for r in batch.json()["results"]] == [f"b-{i}" for i in range(1, 7)]
+    with db.read_session() as session:
+        bart = session.exec(select(Article).where(Article.site_id == site.site.id, Article.external_id == "bart")).one()
+    assert (bart.title, bart.body) == (FOUNDING_ARTICLE["title"], "A recipe for basil pesto with garlic.")

@@ -8,7 +8,7 @@ import pytest
 
 from api.routes.moderation_ui import Segment, highlight_segments
 from api.schemas import Comment, ReasonPublic, SpanPublic
-from tests.api.conftest import PLUG, new_site
+from tests.api.conftest import PLUG, auth, new_site
 from tests.api.queue_helpers import HOSTILE_TEXT, new_moderator, seed_held
 
 
@@ -116,6 +116,43 @@ def test_fetch_decisions_answer_json_and_bulk_works(client, moderator, held):
     assert client.post("/moderate/decide", data={"ids": "x", "action": "approve"}, headers=headers).status_code == 422
     assert client.get("/moderate?status=approved").text.count('<article class="comment"') == 1
     assert client.get("/moderate?min_score=7").status_code == 422
+
+
+@pytest.mark.parametrize("bad_id", ["1000000000000000000000000000000", str(2**63), "0", "-4"])
+def test_a_form_with_an_id_out_of_range_is_422_and_decides_nothing(client, db, moderator, held, bad_id):
+    login(client, moderator[1])
+    csrf = page_csrf(client.get("/moderate").text)
+    cid = held[0]["id"]
+    response = client.post(
+        "/moderate/decide", data={"ids": [cid, bad_id], "action": "approve", "csrf": csrf}, follow_redirects=False
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"][:2] == ["body", "ids"]
+    with db.read_session() as session:
+        assert session.get(Comment, cid).status == "pending"
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("since=0001-01-01T00:00:00%2B23:59", "since"), ("until=0001-01-01T00:30:00%2B01:00", "until")],
+)
+def test_a_timestamp_outside_the_utc_range_is_422(client, moderator, query, field):
+    login(client, moderator[1])
+    response = client.get(f"/moderate?{query}")
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["query", field]
+
+
+def test_an_erased_comment_can_be_settled_from_the_page(client, db, site, moderator, held):
+    cid = held[0]["id"]
+    assert client.delete(f"/v1/comments/{cid}", headers=auth(site)).status_code == 200
+    login(client, moderator[1])
+    csrf = page_csrf(client.get("/moderate").text)
+    headers = {"Accept": "application/json", "X-CSRF-Token": csrf}
+    response = client.post("/moderate/decide", data={"ids": cid, "action": "spam"}, headers=headers)
+    assert response.json()["results"] == [{"id": cid, "status": "rejected", "label": "spam"}]
+    history = client.get(f"/v1/comments/{cid}/history", headers={"Authorization": f"Bearer {moderator[1]}"}).json()
+    assert history["decisions"][-1]["spans"] == [], "no evidence offsets into erased text"
 
 
 def test_a_moderator_of_another_site_sees_and_decides_nothing_here(client, db, moderator, held):

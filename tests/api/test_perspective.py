@@ -4,6 +4,7 @@ JSON of conversationai/perspectiveapi `2-api/methods.md` for the rest (SPAM, OFF
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlmodel import select
 
 from api.main import create_app
 from api.schemas import Comment, ModeratorDecision
+from api.security import prefix_of
 from api.store.decisions import feedback_rows
 from api.store.queue import QueueFilters, queue_page
 from tests.api.conftest import FOUNDING_ARTICLE, FOUNDING_TEXT, HAM_TEXT, PLUG, auth, force_verdict
@@ -192,6 +194,50 @@ def test_bad_requests_get_perspective_errors(client, site, db, body, error_type,
     error = perspective_error(analyze(client, site.api_key, body), error_type)
     if message is not None:
         assert error["message"] == message
+    assert comments(db) == []
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"clientToken": "\ud800"},
+        {"languages": ["en", "\ud800"]},
+        {"requestedAttributes": {"\ud800": {}}},
+        {"context": {"entries": [{"text": "lone \ud800"}]}},
+        {"communityId": "forum\x00"},
+    ],
+    ids=["surrogate-token", "surrogate-language", "surrogate-attribute", "surrogate-context", "nul-community"],
+)
+def test_every_string_is_checked_like_the_comment_text(client, site, db, changes):
+    """No NUL (PostgreSQL refuses it) and no lone surrogate (the answer echoes clientToken, languages and
+    attribute names, and could not be encoded): a Perspective 400, never a 500."""
+    raw = json.dumps({**request_body(HAM_TEXT), **changes}).encode()  # \ud800 as JSON sends it
+    response = client.post(
+        ANALYZE, params={"key": site.api_key}, content=raw, headers={"content-type": "application/json"}
+    )
+    perspective_error(response, "INVALID_REQUEST")
+    assert comments(db) == []
+
+
+def test_a_key_that_cannot_be_a_site_key_is_401_without_a_query(client, site, db):
+    key = "mod_abc\x00defg_" + "x" * 43
+    assert prefix_of(key) is None  # never looked up: PostgreSQL would fail on the NUL, not miss
+    assert perspective_error(analyze(client, key, request_body()))["details"][0]["errorType"] == "API_KEY_INVALID"
+    assert comments(db) == []
+
+
+def test_body_over_64_kib_is_a_google_error(client, site, db):
+    response = analyze(client, site.api_key, request_body("a " * 40_000))
+    assert response.status_code == 413
+    error = response.json()["error"]
+    assert error == {
+        "code": 413,
+        "message": "Request payload size exceeds the limit: 65536 bytes.",
+        "status": "INVALID_ARGUMENT",
+        "details": [
+            {"@type": "type.googleapis.com/google.commentanalyzer.v1alpha1.Error", "errorType": "INVALID_REQUEST"}
+        ],
+    }
     assert comments(db) == []
 
 

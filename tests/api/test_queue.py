@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 from sqlmodel import select
 
-from api.schemas import Comment, WebhookDelivery
-from api.store.queue import decode_cursor, encode_cursor
+from api.errors import Conflict
+from api.schemas import Comment, Moderator, WebhookDelivery
+from api.store.decisions import feedback_rows
+from api.store.queue import decode_cursor, disable_moderator, encode_cursor
 from tests.api.conftest import FOUNDING_TEXT, PLUG, auth, new_site
 from tests.api.queue_helpers import bearer, new_moderator, seed_held
 
@@ -95,12 +100,61 @@ def test_filters(client, moderator, held):
         ("cursor=%%%", "cursor"),
         ("cursor=" + encode_cursor("oldest", "2024-01-01T00:00:00+00:00", 3), "cursor"),
         ("cursor=WyJzY29yZSIsIngiLDFd", "cursor"),
+        # Timestamps with a timezone that leave the years 1-9999 once converted to UTC
+        ("since=0001-01-01T00:00:00%2B23:59", "since"),
+        ("until=0001-01-01T00:30:00%2B01:00", "until"),
+        ("until=9999-12-31T23:59:59-01:00", "until"),
     ],
 )
 def test_bad_queue_parameters_are_422_naming_the_field(client, moderator, query, field):
     response = client.get(f"/v1/queue?{query}", headers=bearer(moderator[1]))
     assert response.status_code == 422, response.text
     assert any(field in error["loc"] for error in response.json()["detail"])
+
+
+def _cursor(parts: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        _cursor(["score", 0.5, 10**30]),  # an id beyond 64 bits
+        _cursor(["score", 0.5, 2**63]),
+        _cursor(["score", 0.5, 0]),
+        _cursor(["score", 0.5, -1]),
+        _cursor(["score", 0.5, True]),
+        _cursor(["score", 0.5, 5.0]),
+        _cursor(["score", 10**310, 5]),  # no float holds it
+        _cursor(["score", 1.5, 5]),
+        _cursor(["score", float("nan"), 5]),
+        _cursor(["score", float("inf"), 5]),
+        _cursor(["score", 0.5, 1, 2]),
+        _cursor({"a": 1}),
+        _cursor("abc"),
+        base64.urlsafe_b64encode(b"[" * 300 + b"]" * 300).decode(),
+    ],
+)
+def test_a_tampered_score_cursor_is_422(client, moderator, cursor):
+    response = client.get(f"/v1/queue?cursor={cursor}", headers=bearer(moderator[1]))
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["query", "cursor"]
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "2024-01-01T00:00:00",  # naive: no instant to compare with
+        "0001-01-01T00:00:00+05:00",  # before year 1 in UTC
+        "9999-12-31T23:59:59-05:00",  # after year 9999 in UTC
+        5,
+        None,
+    ],
+)
+def test_a_tampered_time_cursor_is_422(client, moderator, key):
+    response = client.get(f"/v1/queue?sort=oldest&cursor={_cursor(['oldest', key, 5])}", headers=bearer(moderator[1]))
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["query", "cursor"]
 
 
 def test_cursor_round_trip():
@@ -171,6 +225,7 @@ def test_any_comment_of_the_site_can_be_decided_not_only_held_ones(client, db, s
         {"action": "reject", "label": "rude"},
         {"action": "reject", "spans": [{"start": 0, "end": 10**6}]},
         {"action": "reject", "spans": [{"start": 5, "end": 2}]},
+        {"action": "reject", "spans": [{"start": 3, "end": 3}]},  # empty: marks no text
         {"action": "reject", "note": "x\x00"},
         {},
     ],
@@ -217,6 +272,61 @@ def test_bulk_decisions_report_each_id(client, db, site, moderator, held):
     assert client.post("/v1/queue/decisions", json=too_many, headers=headers).status_code == 422
 
 
+@pytest.mark.parametrize(
+    "ids",
+    [
+        [2**63],  # beyond a signed 64-bit integer
+        [10**30],
+        [2**62 + 1],
+        [0],
+        [True],  # would be read as comment 1
+        ["5"],
+        [5.0],
+    ],
+)
+def test_bulk_ids_must_be_row_ids_and_a_bad_one_decides_nothing(client, db, moderator, held, ids):
+    valid = [v["id"] for v in held]
+    body = {"ids": [*valid, *ids], "action": "approve"}
+    response = client.post("/v1/queue/decisions", json=body, headers=bearer(moderator[1]))
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"][:2] == ["body", "ids"]
+    with db.read_session() as session:
+        assert {session.get(Comment, cid).status for cid in valid} == {"pending"}
+
+
+def test_bulk_decisions_refuse_spans(client, db, moderator, held):
+    cid = held[0]["id"]
+    body = {"ids": [cid], "action": "reject", "label": "spam", "spans": [{"start": 0, "end": 1}]}
+    response = client.post("/v1/queue/decisions", json=body, headers=bearer(moderator[1]))
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "spans"]
+    with db.read_session() as session:
+        assert session.get(Comment, cid).status == "pending"
+
+
+def test_an_erased_comment_is_decided_without_spans_and_trains_nothing(client, db, site, moderator, held):
+    """Erased comments stay in the queue, so they can still be settled, but no span or training
+    example can refer to text that is gone."""
+    headers = bearer(moderator[1])
+    cid, other = held[0]["id"], held[1]["id"]
+    assert client.delete(f"/v1/comments/{cid}", headers=auth(site)).status_code == 200
+    with_spans = {"action": "reject", "label": "spam", "spans": [{"start": 0, "end": 3}]}
+    refused = client.post(f"/v1/queue/{cid}/decision", json=with_spans, headers=headers)
+    assert refused.status_code == 409, refused.text
+    assert "erased" in refused.json()["detail"]
+    with db.read_session() as session:
+        assert session.get(Comment, cid).status == "pending"
+    rejected = client.post(f"/v1/queue/{cid}/decision", json={"action": "reject", "label": "spam"}, headers=headers)
+    assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
+    assert rejected.json()["spans"] == [], "the engine's offsets point into erased text"
+    bulk = client.post("/v1/queue/decisions", json={"ids": [cid, other], "action": "reject"}, headers=headers)
+    results = bulk.json()["results"]
+    assert [(r["id"], r["decision"]["status"]) for r in results] == [(cid, "rejected"), (other, "rejected")]
+    assert results[0]["decision"]["spans"] == [] and results[1]["decision"]["spans"] != []
+    with db.read_session() as session:
+        assert [row.comment_id for row in feedback_rows(session=session)] == [other]
+
+
 def test_a_moderator_of_one_site_sees_nothing_of_another(client, db, site, moderator, held):
     other = new_site(db, "other-blog")
     _, other_secret = new_moderator(db, other, "bob")
@@ -248,3 +358,48 @@ def test_admins_manage_moderators_of_their_own_site(client, db, site, moderator)
     other = new_site(db, "other-blog")
     other_mod, _ = new_moderator(db, other, "eve")
     assert client.delete(f"/v1/moderators/{other_mod.id}", headers=admin).status_code == 404
+
+
+def test_the_moderator_list_shows_who_is_disabled_and_disabling_is_idempotent(client, db, site, moderator):
+    ada, _ = moderator
+    _, admin_secret = new_moderator(db, site, "root", role="admin")
+    admin = bearer(admin_secret)
+    before = {m["name"]: m for m in client.get("/v1/moderators", headers=admin).json()}
+    assert (before["ada"]["disabled"], before["ada"]["disabled_at"]) == (False, None)
+    first = client.delete(f"/v1/moderators/{ada.id}", headers=admin)
+    assert first.status_code == 200 and first.json()["disabled"] is True and first.json()["disabled_at"]
+    after = {m["name"]: m for m in client.get("/v1/moderators", headers=admin).json()}
+    assert after["ada"]["disabled"] is True and after["root"]["disabled"] is False
+    again = client.delete(f"/v1/moderators/{ada.id}", headers=admin)
+    assert again.status_code == 200 and again.json() == first.json(), "the first disabled_at is kept"
+
+
+def test_an_admin_cannot_disable_themselves_or_the_last_active_admin(client, db, site):
+    root, root_secret = new_moderator(db, site, "root", role="admin")
+    second, _ = new_moderator(db, site, "second", role="admin")
+    admin = bearer(root_secret)
+    own = client.delete(f"/v1/moderators/{root.id}", headers=admin)
+    assert own.status_code == 409 and "own account" in own.json()["detail"]
+    assert client.get("/v1/moderators", headers=admin).status_code == 200, "still an admin"
+    assert client.delete(f"/v1/moderators/{second.id}", headers=admin).status_code == 200
+    # An admin disabled by another at the same moment (or still in the auth cache) may no longer
+    # disable the last active one.
+    with db.write_session() as session, pytest.raises(Conflict, match="last active admin"):
+        disable_moderator(session=session, site_id=site.site.id, moderator_id=root.id, acting_id=second.id)
+    with db.read_session() as session:
+        assert session.get(Moderator, root.id).disabled_at is None
+
+
+@pytest.mark.parametrize("name", ["   ", "\t\n", ""])
+def test_a_blank_moderator_name_is_refused(client, db, site, name):
+    _, admin_secret = new_moderator(db, site, "root", role="admin")
+    response = client.post("/v1/moderators", json={"name": name}, headers=bearer(admin_secret))
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "name"]
+
+
+def test_a_moderator_name_is_stored_without_surrounding_spaces(client, db, site):
+    _, admin_secret = new_moderator(db, site, "root", role="admin")
+    created = client.post("/v1/moderators", json={"name": "  cy "}, headers=bearer(admin_secret))
+    assert created.status_code == 201 and created.json()["name"] == "cy" and created.json()["disabled"] is False
+    assert client.post("/v1/moderators", json={"name": "cy"}, headers=bearer(admin_secret)).status_code == 409
