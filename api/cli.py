@@ -227,6 +227,8 @@ def _site_show(args: argparse.Namespace) -> int:
 
 
 def _site_update(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from api.schemas import SitePublic, SiteUpdate
     from api.store.sites import get_site, update_site
 
@@ -237,7 +239,10 @@ def _site_update(args: argparse.Namespace) -> int:
         data["webhook_url"] = args.webhook_url or None
     if args.retention_days is not None:
         data["retention_days"] = args.retention_days or None
-    update = SiteUpdate.model_validate(data)
+    try:
+        update = SiteUpdate.model_validate(data)
+    except ValidationError as exc:
+        raise CommandError("; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())) from exc
 
     def apply(session: Any) -> tuple[SitePublic, str | None]:
         site = get_site(session=session, name=args.name)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, StrictInt, field_validator
 from sqlalchemy import JSON, Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint
@@ -112,6 +113,32 @@ STATUS_BY_DECISION: dict[str, str] = {"approve": "approved", "hold": "pending", 
 
 
 SITE_NAME = re.compile(r"[a-z0-9-]+")
+#: The longest retention a site may set: 100 years (null keeps text forever). Beyond it
+#: `now - timedelta(days=N)` overflows, and so does the database's integer column.
+MAX_RETENTION_DAYS = 36500
+
+
+def _webhook_url(value: Any) -> Any:
+    """An absolute http(s) URL with a host, or None; "" means None (no webhook), as in the CLI."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        return value  # the str type check names the error
+    _clean(value)
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # raises ValueError for a port out of range
+    except ValueError as exc:
+        raise ValueError("must be an absolute http:// or https:// URL with a host") from exc
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
+        raise ValueError("must be an absolute http:// or https:// URL with a host")
+    return value
+
+
+#: Shared by every input that sets a site's webhook URL (API and CLI), so delivery never meets a
+#: URL httpx cannot send to (file://, no host, ...).
+WebhookUrl = Annotated[str | None, BeforeValidator(_webhook_url)]
+RetentionDays = Annotated[int | None, Field(ge=1, le=MAX_RETENTION_DAYS)]
 
 
 class SiteBase(SQLModel):
@@ -138,17 +165,30 @@ class Site(SiteBase, table=True):
 
 
 class SiteCreate(SiteBase):
-    pass
+    # Input-only bounds (SiteBase stays lenient, so a row stored before them still reads back).
+    webhook_url: WebhookUrl = Field(default=None, max_length=2048)
+    retention_days: RetentionDays = None
 
 
 class SiteUpdate(SQLModel):
     url: CleanStr | None = Field(default=None, max_length=2048)
-    webhook_url: CleanStr | None = Field(default=None, max_length=2048)
-    retention_days: int | None = Field(default=None, ge=1)
+    #: null or "" removes the webhook.
+    webhook_url: WebhookUrl = Field(default=None, max_length=2048)
+    retention_days: RetentionDays = None
 
 
 class SitePublic(SiteBase):
     created_at: datetime
+
+
+class SitePatched(SitePublic):
+    """PATCH /v1/sites/me's answer: `webhook_secret` only when this PATCH issued it (shown once)."""
+
+    webhook_secret: str | None = Field(
+        default=None,
+        description="The webhook signing secret, present only in the answer to the PATCH that first set a "
+        "webhook URL (the site had no secret yet): keep it to verify X-Moderato-Signature.",
+    )
 
 
 class SiteKey(SQLModel, table=True):

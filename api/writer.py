@@ -10,11 +10,17 @@ of 32 concurrent requests costs one fsync instead of 32 lock hand-offs.
     verdict = writer.run_sync(job)          # from a worker thread (sync routes, CLI-ish code)
     writer.stop()
 
-Jobs first run together in one transaction without savepoints (the fast path). If one raises, the
-transaction is rolled back and the batch replayed with a SAVEPOINT per job, so the failing job
-loses only its own writes and gets its exception; the rest still commit. Jobs must therefore be
-pure functions of the session (they may run twice). If the commit itself fails every job in the
-batch gets the error and nothing of the batch is stored.
+Jobs first run together in one transaction without savepoints (the fast path). If one raises, or
+the commit fails (a bad value may surface only when the batch is flushed, e.g. an int too large for
+the column), the transaction is rolled back and the batch replayed with a SAVEPOINT per job (each
+flushed when its savepoint is released), so the failing job loses only its own writes and gets its
+exception; the rest still commit. Jobs must therefore be pure functions of the session (they may
+run twice). If the replay's commit fails too, every job in the batch gets the error (a database
+error as 503) and nothing of the batch is stored.
+
+The thread never dies of a job or a batch: any unexpected error fails the futures of its batch
+that are still waiting, is logged (`writer.batch_failed`), and the loop takes the next batch. A
+dead writer would answer 503 to every later write and leave waiting requests hanging forever.
 """
 
 from __future__ import annotations
@@ -116,7 +122,11 @@ class Writer:
                     stopping = True
                     break
                 batch.append(job)
-            self._commit_batch(batch)
+            try:
+                self._commit_batch(batch)
+            except Exception as exc:  # the thread must outlive any batch; see the module docstring
+                log.exception("writer batch failed", extra={"event": "writer.batch_failed", "jobs": len(batch)})
+                _fail_waiting(batch, exc)
 
     def _commit_batch(self, batch: list[_Job]) -> None:
         started = time.perf_counter()
@@ -124,15 +134,15 @@ class Writer:
             try:
                 # Fast path: the whole batch in one transaction, no savepoints.
                 outcomes, flags = self._run(batch, isolate=False)
-            except _JobFailed:
-                # Some job failed: replay the batch with a savepoint per job, so only it is lost.
+            except Exception:
+                # A job raised, or the flush/commit did (which job is unknown): replay the batch with
+                # a savepoint per job, so only the failing job is lost.
                 outcomes, flags = self._run(batch, isolate=True)
         except SQLAlchemyError as exc:
             log.error("group commit failed", extra={"event": "writer.commit_failed", "jobs": len(batch)})
             error = ServiceUnavailable("Database unavailable")
             error.__cause__ = exc
-            for job in batch:
-                job.future.set_exception(error)
+            _fail_waiting(batch, error)
             return
         self.batches += 1
         for job, ok, value in outcomes:
@@ -140,11 +150,18 @@ class Writer:
                 job.future.set_result(value)
             else:
                 job.future.set_exception(value)
-        if self.on_batch is not None:
-            self.on_batch(len(batch), time.perf_counter() - started)
+        # Everything below runs after the answers: a failure here is logged, and the batch stays stored.
+        try:
+            if self.on_batch is not None:
+                self.on_batch(len(batch), time.perf_counter() - started)
+        except Exception:
+            log.exception("writer batch callback failed", extra={"event": "writer.hook_failed"})
         for flag in flags:
             for hook in self.commit_hooks.get(flag, ()):
-                hook()
+                try:
+                    hook()
+                except Exception:
+                    log.exception("writer commit hook failed", extra={"event": "writer.hook_failed", "flag": flag})
 
     def _run(self, batch: list[_Job], *, isolate: bool) -> tuple[list[tuple[_Job, bool, Any]], set[str]]:
         outcomes: list[tuple[_Job, bool, Any]] = []
@@ -169,6 +186,13 @@ class Writer:
 
 class _JobFailed(Exception):
     """A job raised during the fast path; the batch is replayed with savepoints."""
+
+
+def _fail_waiting(batch: list[_Job], error: BaseException) -> None:
+    """Hand `error` to every job of `batch` whose caller is still waiting (some may be answered)."""
+    for job in batch:
+        if not job.future.done():
+            job.future.set_exception(error)
 
 
 def request_hook(session: Session, flag: str) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import ModerationDep, SiteCacheDep, SiteDep, WriterDep
-from api.schemas import PolicyPublic, PolicyUpdate, Site, SitePublic, SiteUpdate
-from api.store.sites import policy_public, site_by_id, update_policy, update_site
+from api.schemas import PolicyPublic, PolicyUpdate, Site, SitePatched, SitePublic, SiteUpdate
+from api.store.sites import patch_site, policy_public, site_by_id, update_policy
 
 router = APIRouter(prefix="/v1/sites", tags=["sites"])
 
@@ -16,14 +16,19 @@ def get_me(site: SiteDep) -> Site:
     return site
 
 
-@router.patch("/me", response_model=SitePublic)
-def patch_me(body: SiteUpdate, site: SiteDep, writer: WriterDep, cache: SiteCacheDep) -> Site:
-    """Change the site's URL, webhook URL or retention (days of text kept; null keeps forever)."""
-    updated = writer.run_sync(
-        lambda s: update_site(session=s, site=site_by_id(session=s, site_id=site.id), update=body)
-    )
+@router.patch("/me", response_model=SitePatched, response_model_exclude_unset=True)
+def patch_me(body: SiteUpdate, site: SiteDep, writer: WriterDep, cache: SiteCacheDep) -> SitePatched:
+    """Change the site's URL, webhook URL (null or "" removes it) or retention (1-36500 days of text
+    kept; null keeps forever). The first webhook URL of a site created without one issues its signing
+    secret, answered once as `webhook_secret` (nobody could verify the deliveries otherwise)."""
+    updated = writer.run_sync(lambda s: patch_site(session=s, site_id=site.id, update=body))
     cache.forget_site(site.id)
-    return updated
+    # Built from SitePublic's fields only, so the stored secret never leaks; exclude_unset leaves
+    # `webhook_secret` out of every answer but the one that issued it.
+    public = SitePublic.model_validate(updated.site).model_dump()
+    if updated.webhook_secret is not None:
+        public["webhook_secret"] = updated.webhook_secret
+    return SitePatched.model_validate(public)
 
 
 @router.get("/me/policy", response_model=PolicyPublic)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from api.errors import CommentNotFound
 from api.schemas import (
+    MAX_RETENTION_DAYS,
     STATUS_BY_DECISION,
     Article,
     ArticleBase,
@@ -31,6 +33,7 @@ from classifier import Article as EngineArticle
 from classifier import Assessment
 
 PURGE_CHUNK = 500
+log = logging.getLogger("moderato.retention")
 
 
 def text_digest(text: str) -> str:
@@ -304,7 +307,17 @@ def purge_expired_text(*, session: Session, now: datetime | None = None) -> int:
     sites = session.exec(select(Site).where(col(Site.retention_days).is_not(None))).all()
     for site in sites:
         assert site.retention_days is not None
-        cutoff = now - timedelta(days=site.retention_days)
+        # The API bounds it to 1..MAX_RETENTION_DAYS, but a row may predate the bound or be edited by
+        # hand: a huge value is clamped (it would overflow the date and stop every site's purge), and
+        # one below 1 skipped (it would erase every comment's text at once).
+        if not 1 <= site.retention_days <= MAX_RETENTION_DAYS:
+            log.warning(
+                "site retention out of range",
+                extra={"event": "retention.invalid", "site": site.name, "retention_days": site.retention_days},
+            )
+            if site.retention_days < 1:
+                continue
+        cutoff = now - timedelta(days=min(site.retention_days, MAX_RETENTION_DAYS))
         while True:
             batch = session.exec(
                 select(Comment)

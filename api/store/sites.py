@@ -101,6 +101,14 @@ def authenticate_site(*, session: Session, api_key: str | None, now: datetime | 
     raise NotAuthenticated()
 
 
+@dataclass(frozen=True)
+class UpdatedSite:
+    site: Site
+    #: The webhook secret this update issued (the first webhook URL of a site created without one), to
+    #: show once; None when the site already had a secret (shown at creation, or by an earlier update).
+    webhook_secret: str | None
+
+
 def update_site(*, session: Session, site: Site, update: SiteUpdate) -> Site:
     data = update.model_dump(exclude_unset=True)
     site.sqlmodel_update(data)
@@ -108,6 +116,14 @@ def update_site(*, session: Session, site: Site, update: SiteUpdate) -> Site:
         site.webhook_secret = new_webhook_secret()
     session.add(site)
     return site
+
+
+def patch_site(*, session: Session, site_id: int | None, update: SiteUpdate) -> UpdatedSite:
+    """PATCH /v1/sites/me: apply `update`, and tell which webhook secret (if any) it issued."""
+    site = site_by_id(session=session, site_id=site_id)
+    had_secret = site.webhook_secret
+    site = update_site(session=session, site=site, update=update)
+    return UpdatedSite(site=site, webhook_secret=site.webhook_secret if site.webhook_secret != had_secret else None)
 
 
 def rotate_webhook_secret(*, session: Session, name: str) -> str:

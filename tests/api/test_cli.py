@@ -137,3 +137,14 @@ def test_score_runs_without_the_web_stack(tmp_path, tiny_bundle):
     )
     assert out.stdout.split() == ["0", "False", "False"]
     assert json.loads(outfile.read_text().splitlines()[0])["decision"] in ("approve", "hold", "reject")
+
+
+@pytest.mark.parametrize(
+    "option", [("--webhook-url", "file:///etc/passwd"), ("--webhook-url", "not a url"), ("--retention-days", "36501")]
+)
+@pytest.mark.parametrize("command", ["create", "update"])
+def test_site_create_and_update_refuse_what_the_api_refuses(cli_env, capsys, command, option):
+    if command == "update":
+        run(capsys, "site", "create", "my-blog")
+    code, _, err = run(capsys, "site", command, "my-blog", *option)
+    assert code == 2 and option[0].removeprefix("--").replace("-", "_") in err and "Traceback" not in err

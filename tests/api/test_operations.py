@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
+
+import pytest
 
 from api.observability import JsonFormatter
-from tests.api.conftest import FOUNDING_TEXT, auth, moderate_body
+from api.schemas import Comment, Site, utcnow
+from api.store.comments import purge_expired_text
+from tests.api.conftest import FOUNDING_TEXT, auth, moderate_body, new_site
 
 
 def test_healthz_and_readyz(client, engine):
@@ -79,3 +84,31 @@ def test_openapi_documents_the_routes_with_examples(client):
         assert path in schema["paths"], path
     assert schema["components"]["schemas"]["ModerateRequest"]["examples"]
     assert client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize("bad_days", [10**9, 0, -5])
+def test_one_sites_bad_retention_does_not_stop_the_purge_of_the_others(client, db, caplog, bad_days):
+    # Written directly into the database (the API refuses these): 10**9 days used to overflow
+    # `now - timedelta(...)` and fail the hourly purge of every site; 0 or less would erase all text.
+    good = new_site(db, "short-memory", retention_days=30)
+    bad = new_site(db, "bad-retention")
+    ids = {
+        name: client.post("/v1/moderate", json=moderate_body(comment_id="c-old"), headers=auth(s)).json()["id"]
+        for name, s in (("good", good), ("bad", bad))
+    }
+    with db.write_session() as session:
+        row = session.get(Site, bad.site.id)
+        assert row is not None
+        row.retention_days = bad_days
+        session.add(row)
+        for comment_id in ids.values():
+            comment = session.get(Comment, comment_id)
+            assert comment is not None
+            comment.created_at = utcnow() - timedelta(days=31)
+            session.add(comment)
+    with caplog.at_level(logging.WARNING), db.write_session() as session:
+        assert purge_expired_text(session=session) == 1
+    with db.read_session() as session:
+        assert session.get(Comment, ids["good"]).text is None  # type: ignore[union-attr]
+        assert session.get(Comment, ids["bad"]).text == FOUNDING_TEXT  # type: ignore[union-attr]
+    assert any(getattr(r, "event", None) == "retention.invalid" for r in caplog.records)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from pydantic import ValidationError
 from sqlmodel import select
 
 from api import security
 from api.errors import NotAuthenticated
-from api.schemas import SiteKey, utcnow
-from api.store.sites import authenticate_site, rotate_key
+from api.schemas import SiteCreate, SiteKey, utcnow
+from api.store.sites import authenticate_site, get_site, rotate_key
 from tests.api.conftest import auth, moderate_body
 
 
@@ -69,3 +70,51 @@ def test_site_me_shows_and_updates_settings(client, site):
     assert response.status_code == 200
     assert response.json()["retention_days"] == 30
     assert client.patch("/v1/sites/me", json={"retention_days": 0}, headers=auth(site)).status_code == 422
+
+
+@pytest.mark.parametrize("days", [0, -1, 36501, 10**12, 10**20])
+def test_retention_days_out_of_range_is_refused(client, db, site, days):
+    # 10**20 used to kill the writer thread (OverflowError at commit): every later write then got 503.
+    response = client.patch("/v1/sites/me", json={"retention_days": days}, headers=auth(site))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "retention_days"]
+    longest = client.patch("/v1/sites/me", json={"retention_days": 36500}, headers=auth(site))
+    assert longest.json()["retention_days"] == 36500
+    assert client.post("/v1/moderate", json=moderate_body(), headers=auth(site)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "not a url", "ftp://blog.example/h", "http://", "https:///path", "http://h:99999/"]
+)
+def test_webhook_url_must_be_an_absolute_http_url(client, db, site, url):
+    response = client.patch("/v1/sites/me", json={"webhook_url": url}, headers=auth(site))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "webhook_url"]
+    with pytest.raises(ValidationError):
+        SiteCreate(name="hooked", webhook_url=url)  # the CLI's `site create` validates with the same rule
+    with db.read_session() as session:
+        assert get_site(session=session, name=site.site.name).webhook_url is None
+
+
+def test_empty_webhook_url_removes_the_webhook_like_null(client, site):
+    hook = "https://planet.example/hook"
+    for empty in ("", None):
+        set_it = client.patch("/v1/sites/me", json={"webhook_url": hook}, headers=auth(site))
+        assert set_it.json()["webhook_url"] == hook
+        response = client.patch("/v1/sites/me", json={"webhook_url": empty}, headers=auth(site))
+        assert response.status_code == 200 and response.json()["webhook_url"] is None
+
+
+def test_first_webhook_url_answers_its_new_signing_secret_once(client, db, site):
+    assert site.webhook_secret is None  # created without a webhook URL: no secret was shown
+    response = client.patch("/v1/sites/me", json={"webhook_url": "https://planet.example/hook"}, headers=auth(site))
+    assert response.status_code == 200
+    secret = response.json()["webhook_secret"]
+    with db.read_session() as session:
+        assert secret.startswith("whsec_") and get_site(session=session, name=site.site.name).webhook_secret == secret
+    assert "webhook_secret" not in client.get("/v1/sites/me", headers=auth(site)).json()
+    # the secret exists now: later changes (other URL, removal, back again) never show it
+    for url in ("https://planet.example/other", None, "https://planet.example/hook"):
+        again = client.patch("/v1/sites/me", json={"webhook_url": url}, headers=auth(site)).json()
+        assert "webhook_secret" not in again and again["webhook_url"] == url
+    assert "webhook_secret" not in client.patch("/v1/sites/me", json={"retention_days": 5}, headers=auth(site)).json()

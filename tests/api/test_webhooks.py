@@ -157,3 +157,15 @@ def test_no_webhook_without_url_or_for_akismet_feedback(client, app, db, site, r
 
 def test_backoff_doubles_up_to_the_cap():
     assert [backoff_delay(n, base=2.0, cap=20.0) for n in range(1, 7)] == [2.0, 4.0, 8.0, 16.0, 20.0, 20.0]
+
+
+def test_a_webhook_url_set_by_patch_is_signed_with_the_secret_that_patch_answered(client, app, db, site, receiver):
+    # The site was created without a webhook URL, so no secret was shown at creation.
+    assert site.webhook_secret is None
+    patched = client.patch("/v1/sites/me", json={"webhook_url": receiver.url}, headers=auth(site)).json()
+    secret = patched["webhook_secret"]
+    verdict = client.post("/v1/moderate", json=moderate_body(), headers=auth(site)).json()
+    _decide(app, site, verdict["id"])
+    receiver.wait_for(1)
+    _, headers, body = receiver.requests[0]
+    assert signature_matches(secret, body, headers["X-Moderato-Signature"])
