@@ -67,3 +67,16 @@ class InvalidRequest(ModeratoError):
 
 class ServiceUnavailable(ModeratoError):
     status_code = 503
+
+
+#: Perspective (Google API) error shape, shared by the Perspective-compatible routes and the body
+#: size limit that answers them before any route runs.
+GOOGLE_ERROR_TYPE = "type.googleapis.com/google.commentanalyzer.v1alpha1.Error"
+GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 413: "INVALID_ARGUMENT", 503: "UNAVAILABLE"}
+
+
+def google_error(code: int, message: str, *, error_type: str = "INVALID_REQUEST", **detail: Any) -> dict[str, Any]:
+    """The body of a Google API error as Perspective's clients parse it."""
+    status = GOOGLE_STATUS.get(code, "INVALID_ARGUMENT")
+    details = [{"@type": GOOGLE_ERROR_TYPE, "errorType": error_type, **detail}]
+    return {"error": {"code": code, "message": message, "status": status, "details": details}}

@@ -1,30 +1,33 @@
 """Request body limits, enforced before any route runs (so an oversized body leaves no trace).
 
 The body is read up to the limit (Content-Length is checked first when present) and replayed to
-the app; one byte more and the client gets 413, as `{"detail": ...}` or, on the Perspective-compatible
-routes, as the Google API error their clients parse (the shape `api.routes.perspective` answers in).
+the app; one byte more and the client gets 413, as `{"detail": ...}`, or in the error format of the
+drop-in routes (a Google API error for Perspective, plain text for Akismet).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.config import MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES
+from api.errors import google_error
 
 LARGE_BODY_PATHS = {"/v1/moderate/batch": MAX_BATCH_BODY_BYTES}
 PERSPECTIVE_PREFIX = "/v1alpha1/"
+AKISMET_PREFIX = "/1.1/"
 
 
-def too_large_body(path: str, limit: int) -> dict[str, Any]:
-    """The 413 answer for `path`."""
-    if not path.startswith(PERSPECTIVE_PREFIX):
-        return {"detail": f"Request body too large (limit {limit} bytes)"}
-    details = [{"@type": "type.googleapis.com/google.commentanalyzer.v1alpha1.Error", "errorType": "INVALID_REQUEST"}]
-    message = f"Request payload size exceeds the limit: {limit} bytes."  # Google's own wording
-    return {"error": {"code": 413, "message": message, "status": "INVALID_ARGUMENT", "details": details}}
+def too_large_body(path: str, limit: int) -> tuple[bytes, bytes]:
+    """The 413 answer for `path` as (content type, body), in the format the route's clients parse:
+    a Google API error on the Perspective routes, plain text on the Akismet ones, else FastAPI's."""
+    if path.startswith(PERSPECTIVE_PREFIX):
+        message = f"Request payload size exceeds the limit: {limit} bytes."  # Google's own wording
+        return b"application/json", json.dumps(google_error(413, message)).encode()
+    if path.startswith(AKISMET_PREFIX):
+        return b"text/plain; charset=utf-8", f"Request body too large (limit {limit} bytes)".encode()
+    return b"application/json", json.dumps({"detail": f"Request body too large (limit {limit} bytes)"}).encode()
 
 
 class BodySizeLimit:
@@ -74,12 +77,12 @@ class BodySizeLimit:
 
     @staticmethod
     async def _too_large(send: Send, path: str, limit: int) -> None:
-        body = json.dumps(too_large_body(path, limit)).encode()
+        content_type, body = too_large_body(path, limit)
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())],
             }
         )
         await send({"type": "http.response.body", "body": body})

@@ -18,6 +18,7 @@ Tables (all rows belong to a site):
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -80,8 +81,15 @@ def _id_string(value: Any) -> Any:
     return value
 
 
+def is_blank(text: str) -> bool:
+    """True when `text` shows nothing: only whitespace and invisible characters (zero-width spaces
+    and joiners, BOM, soft hyphen: format characters) or control characters. Such a comment has no
+    words to score and no reader would see it, so every route treats it as empty."""
+    return all(ch.isspace() or unicodedata.category(ch) in ("Cf", "Cc") for ch in text)
+
+
 def _comment_text(value: str) -> str:
-    if not value.strip():
+    if is_blank(value):
         raise ValueError("must not be empty")
     if len(value) > MAX_TEXT_CHARS:
         raise ValueError(f"must be at most {MAX_TEXT_CHARS} characters")

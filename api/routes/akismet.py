@@ -19,7 +19,7 @@ from sqlmodel import Session
 from api.deps import get_moderation, get_session
 from api.errors import NotAuthenticated
 from api.moderation import Moderation, record_feedback
-from api.schemas import ModerateRequest, Site
+from api.schemas import ModerateRequest, Site, is_blank
 from api.store.sites import authenticate_site
 
 router = APIRouter(prefix="/1.1", tags=["akismet"])
@@ -96,7 +96,7 @@ async def comment_check(
     request.state.site_name = site.name
     if problem := _missing(fields, "blog", "user_ip"):
         return problem
-    if not fields.get("comment_content", "").strip():
+    if is_blank(fields.get("comment_content", "")):
         return _text("false", headers={DEBUG: "Empty comment_content: nothing to check."})
     try:
         body = _to_moderate_request(fields)

@@ -30,14 +30,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from sqlmodel import Session
 
 from api.config import MAX_TEXT_CHARS
 from api.deps import bearer_token
-from api.errors import NotAuthenticated
+from api.errors import NotAuthenticated, google_error
 from api.moderation import Moderation
-from api.schemas import CleanStr, CommentIn, DecisionCreate, ModerateRequest, Site, SpanIn
+from api.schemas import CleanStr, CommentIn, DecisionCreate, ModerateRequest, Site, SpanIn, is_blank
 from api.site_cache import SiteCache
 from api.store.comments import StoredVerdict, find_by_text, text_digest
 from api.store.decisions import record_decision
@@ -48,7 +48,6 @@ from classifier import Article, Assessment, InputError
 router = APIRouter(prefix="/v1alpha1", tags=["perspective"])
 
 SOURCE = "perspective"
-ERROR_TYPE = "type.googleapis.com/google.commentanalyzer.v1alpha1.Error"
 PROBABILITY = "PROBABILITY"
 SUPPORTED_LANGUAGES = ("en",)
 #: Perspective attribute -> where its score comes from: ("scores" | "attributes", engine name), and
@@ -66,7 +65,6 @@ ATTRIBUTES: dict[str, tuple[str, str, str | None]] = {
 #: suggestscore: which label a suggested high score stands for.
 LABEL_OF = {name: "toxicity" if evidence == "toxicity" else key for name, (_, key, evidence) in ATTRIBUTES.items()}
 FEEDBACK_CUT = 0.5
-GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 503: "UNAVAILABLE"}
 
 
 class PerspectiveError(Exception):
@@ -77,9 +75,7 @@ class PerspectiveError(Exception):
         self.message, self.code, self.error_type, self.detail = message, code, error_type, detail
 
     def response(self) -> JSONResponse:
-        status = GOOGLE_STATUS.get(self.code, "INVALID_ARGUMENT")
-        details = [{"@type": ERROR_TYPE, "errorType": self.error_type, **self.detail}]
-        body = {"error": {"code": self.code, "message": self.message, "status": status, "details": details}}
+        body = google_error(self.code, self.message, error_type=self.error_type, **self.detail)
         return JSONResponse(body, status_code=self.code)
 
 
@@ -111,9 +107,9 @@ class AnalyzeRequest(_Shape):
     comment: TextEntry | None = None
     context: ContextIn | None = None
     requestedAttributes: dict[CleanStr, AttributeParameters | None] | None = None
-    spanAnnotations: bool = False
+    spanAnnotations: StrictBool = False  # JSON true/false only: "yes" is an error, not a guess
     languages: list[CleanStr] | None = Field(default=None, max_length=20)
-    doNotStore: bool = False
+    doNotStore: StrictBool = False
     clientToken: CleanStr | None = Field(default=None, max_length=1000)
     sessionId: CleanStr | None = None
     communityId: CleanStr | None = None
@@ -194,7 +190,7 @@ def _comment_text(comment: TextEntry | None) -> str:
         if comment.type == "HTML":
             raise PerspectiveError("Currently, only 'PLAIN_TEXT' comments are supported")
         raise PerspectiveError("Unknown text type")
-    if text is None or not text.strip():
+    if text is None or is_blank(text):
         raise PerspectiveError("Comment must be non-empty.", error_type="COMMENT_EMPTY")
     if len(text) > MAX_TEXT_CHARS:
         raise PerspectiveError("Comment text too long.", error_type="COMMENT_TOO_LONG")
@@ -351,7 +347,7 @@ def _suggested_label(suggested: dict[str, SuggestedScores], text_length: int) ->
     spans = []
     for span in suggested[best[1]].spanScores:
         if span.score.value >= FEEDBACK_CUT:
-            if span.end < span.begin or span.end > text_length:
+            if span.end <= span.begin or span.end > text_length:
                 message = f"Invalid span [{span.begin}, {span.end}) for a comment of {text_length} characters"
                 raise PerspectiveError(message)
             spans.append(SpanIn(start=span.begin, end=span.end))

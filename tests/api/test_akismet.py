@@ -175,6 +175,10 @@ def test_errors_explain_themselves_in_the_debug_header(port, site, db):
     assert too_long.status_code == 400 and "20000" in too_long.headers["X-akismet-debug-help"]
     empty = http.post(url, data={"api_key": site.api_key, "blog": BLOG, "user_ip": "1.2.3.4", "comment_content": ""})
     assert empty.text == "false"
+    invisible = http.post(
+        url, data={"api_key": site.api_key, "blog": BLOG, "user_ip": "1.2.3.4", "comment_content": "\u200b\ufeff"}
+    )
+    assert invisible.text == "false" and "Empty" in invisible.headers["X-akismet-debug-help"]
     nul = http.post(
         url, data={"api_key": site.api_key, "blog": BLOG, "user_ip": "1.2.3.4", "comment_content": "a\x00b"}
     )
@@ -186,7 +190,8 @@ def test_errors_explain_themselves_in_the_debug_header(port, site, db):
     huge = http.post(
         url, data={"api_key": site.api_key, "blog": BLOG, "user_ip": "1.2.3.4", "comment_content": "z" * 70_000}
     )
-    assert huge.status_code == 413
+    assert huge.status_code == 413 and huge.headers["content-type"].startswith("text/plain")  # as Akismet errors are
+    assert "too large" in huge.text
     with db.read_session() as session:
         assert len(session.exec(select(Comment)).all()) == 1
 

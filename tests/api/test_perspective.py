@@ -180,6 +180,9 @@ def test_languages_other_than_english_are_refused_like_perspective(client, site,
         ({"comment": {"text": HAM_TEXT}}, "NO_REQUESTED_ATTRIBUTES", "Missing requested_attributes"),
         ({"comment": {"text": HAM_TEXT}, "requestedAttributes": {}}, "NO_REQUESTED_ATTRIBUTES", None),
         (request_body("   "), "COMMENT_EMPTY", "Comment must be non-empty."),
+        (request_body("\u200b\u200d\ufeff \u00ad"), "COMMENT_EMPTY", "Comment must be non-empty."),
+        (request_body(spanAnnotations="yes"), None, None),
+        (request_body(doNotStore=1), None, None),
         ({"requestedAttributes": {"TOXICITY": {}}}, "COMMENT_EMPTY", None),
         (request_body("x" * 20_001), "COMMENT_TOO_LONG", "Comment text too long."),
         ({"comment": {"text": "<b>hi</b>", "type": "HTML"}, "requestedAttributes": {"TOXICITY": {}}}, None, None),
@@ -316,6 +319,10 @@ def test_suggestscore_bad_input(client, site, db):
         {
             "comment": {"text": HAM_TEXT},
             "attributeScores": {"SPAM": {"spanScores": [{"begin": 0, "end": 999, "score": {"value": 1}}]}},
+        },
+        {  # an empty span is no evidence: refused like the queue's own decisions refuse it
+            "comment": {"text": HAM_TEXT},
+            "attributeScores": {"SPAM": {"spanScores": [{"begin": 4, "end": 4, "score": {"value": 1}}]}},
         },
     ]
     for body in bad:
