@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import datetime, timedelta
 
@@ -46,9 +47,15 @@ def issue_session(moderator: Moderator, *, now: datetime) -> str:
     return f"{body}.{_sign(moderator, 'session', body)}"
 
 
+_DIGITS = re.compile(r"[0-9]{1,18}")
+_EXPIRES = re.compile(r"[0-9]{1,20}")
+
+
 def _parts(token: str) -> tuple[int, int, str, str] | None:
+    # ASCII digits only: `str.isdigit` also accepts "²", which a raw cookie byte 0xB2 decodes to and
+    # `int()` then refuses (a 500 instead of the login page).
     parts = token.split(".")
-    if len(parts) != 4 or not parts[0].isdigit() or not parts[1].isdigit() or len(parts[0]) > 18:
+    if len(parts) != 4 or not _DIGITS.fullmatch(parts[0]) or not _EXPIRES.fullmatch(parts[1]):
         return None
     return int(parts[0]), int(parts[1]), parts[2], parts[3]
 
@@ -68,7 +75,7 @@ def verify_session(token: str, moderator: Moderator, *, now: datetime) -> bool:
     return (
         moderator_id == moderator.id
         and expires > now.timestamp()
-        and hmac.compare_digest(_sign(moderator, "session", body), signature)
+        and _same(_sign(moderator, "session", body), signature)
     )
 
 
@@ -77,4 +84,10 @@ def csrf_token(token: str, moderator: Moderator) -> str:
 
 
 def csrf_matches(token: str, moderator: Moderator, candidate: str | None) -> bool:
-    return bool(candidate) and hmac.compare_digest(csrf_token(token, moderator), candidate or "")
+    return bool(candidate) and _same(csrf_token(token, moderator), candidate or "")
+
+
+def _same(expected: str, candidate: str) -> bool:
+    """Constant-time equality that also takes non-ASCII input (a header or form value can carry
+    any character; `hmac.compare_digest` raises TypeError on non-ASCII str, which was a 500)."""
+    return hmac.compare_digest(expected.encode(), candidate.encode("utf-8", "surrogatepass"))

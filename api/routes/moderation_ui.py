@@ -26,7 +26,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 from sqlmodel import Session
 
 from api.deps import DatabaseDep, WriterDep
@@ -42,17 +42,22 @@ from api.moderator_sessions import (
     session_moderator_id,
     verify_session,
 )
-from api.routes.queue import CommentId, Cursor, FiltersDep, Limit
+from api.routes.queue import CommentId, Cursor, Limit, queue_filters
 from api.schemas import (
     MAX_BULK_IDS,
     MAX_ROW_ID,
     Article,
+    BulkDecisionResult,
+    Comment,
     DecisionCreate,
     Moderator,
     QueueItem,
+    QueueLabel,
     QueueSort,
+    QueueStatus,
     ReasonPublic,
     Site,
+    Status,
     utcnow,
 )
 from api.store.comments import find_comment
@@ -260,6 +265,35 @@ def logout(page: PageSessionDep, writer: WriterDep, csrf: Annotated[str, Form(ma
 # The queue
 
 
+def _blank_is_none(value: Any) -> Any:
+    return None if value == "" else value
+
+
+#: The filter bar is a plain GET form, which sends every field, left empty or not: `label=` ("any"),
+#: `min_score=`, `article_id=` and `author=` mean "no filter" on the page (the JSON API refuses them).
+Blank = BeforeValidator(_blank_is_none)
+
+
+Score = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def page_filters(
+    status: QueueStatus = "pending",
+    label: Annotated[QueueLabel | None, Blank] = None,
+    min_score: Annotated[Score | None, Blank] = None,
+    max_score: Annotated[Score | None, Blank] = None,
+    article_id: Annotated[Annotated[str, Field(max_length=255)] | None, Blank] = None,
+    author: Annotated[Annotated[str, Field(max_length=320)] | None, Blank] = None,
+    since: Annotated[datetime | None, Blank] = None,
+    until: Annotated[datetime | None, Blank] = None,
+) -> QueueFilters:
+    """The queue filters of GET /v1/queue (same checks), with empty form fields read as absent."""
+    return queue_filters(status, label, min_score, max_score, article_id, author, since, until)
+
+
+PageFiltersDep = Annotated[QueueFilters, Depends(page_filters)]
+
+
 def _query_string(filters: QueueFilters, sort: str, limit: int, cursor: str | None = None) -> str:
     params: dict[str, Any] = {"status": filters.status, "sort": sort}
     for name in ("label", "min_score", "max_score", "article_id", "author", "since", "until"):
@@ -278,7 +312,7 @@ def moderate_page(
     request: Request,
     page: PageSessionDep,
     db: DatabaseDep,
-    filters: FiltersDep,
+    filters: PageFiltersDep,
     sort: QueueSort = "score",
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
@@ -334,8 +368,15 @@ def decide_from_page(
     action: Annotated[str, Form(max_length=16)],
     csrf: Annotated[str, Form(max_length=200)] = "",
     next_url: Annotated[str, Form(alias="next", max_length=4000)] = "/moderate",
+    expect: Annotated[list[Status] | None, Form(max_length=MAX_BULK_IDS)] = None,
 ) -> Response:
-    """Decide the given comments. A fetch (Accept: application/json) gets JSON; a plain form, a 303 back."""
+    """Decide the given comments. A fetch (Accept: application/json) gets JSON; a plain form, a 303 back.
+
+    `expect` (optional, one per id) is the status the page showed for each comment. A comment whose
+    status has changed since (another moderator, another tab, a second keystroke) is not decided
+    again: its result is a 409 with the status it has now, so a stale page never silently overrides
+    a colleague's decision. A plain form post with any refused id gets the JSON results and that status.
+    """
     wants_json = "application/json" in request.headers.get("accept", "")
     if page is None:
         if wants_json:
@@ -347,28 +388,52 @@ def decide_from_page(
     if action not in PAGE_ACTIONS:
         detail = [{"type": "value_error", "loc": ["body", "action"], "msg": f"unknown action {action!r}"}]
         return JSONResponse({"detail": detail}, status_code=422)
+    if expect is not None and len(expect) != len(ids):
+        detail = [{"type": "value_error", "loc": ["body", "expect"], "msg": "give one expected status per id"}]
+        return JSONResponse({"detail": detail}, status_code=422)
     kind, label = PAGE_ACTIONS[action]
     decision = DecisionCreate.model_validate({"action": kind, "label": label})
     moderator, site_id = page.moderator, page.moderator.site_id
+    expected: dict[int, str] = dict(zip(ids, expect, strict=True)) if expect else {}
 
-    def job(s: Session) -> tuple[list[Any], Any]:
-        results = decide_many(session=s, site_id=site_id, ids=ids, decision=decision, moderator_id=moderator.id)
-        return results, queue_counts(session=s, site_id=site_id)
+    def job(s: Session) -> tuple[list[dict[str, Any]], Any]:
+        changed = _changed_since_shown(s, site_id, expected)
+        fresh = [i for i in dict.fromkeys(ids) if i not in changed]
+        decided = decide_many(session=s, site_id=site_id, ids=fresh, decision=decision, moderator_id=moderator.id)
+        by_id = {r.id: _result(r) for r in decided} | changed
+        return [by_id[i] for i in dict.fromkeys(ids)], queue_counts(session=s, site_id=site_id)
 
     results, counts = writer.run_sync(job)
-    if wants_json:
-        payload = {
-            "results": [
-                {"id": r.id, "status": r.decision.status, "label": r.decision.label}
-                if r.decision is not None
-                else {"id": r.id, "error": r.error.model_dump() if r.error else None}
-                for r in results
-            ],
-            "counts": counts.model_dump(),
-        }
-        return JSONResponse(payload, headers={"Cache-Control": "no-store"})
+    payload = {"results": results, "counts": counts.model_dump()}
+    refused = [r["error"]["status"] for r in results if r.get("error")]
+    if wants_json or refused:
+        status_code = 200 if wants_json else refused[0]
+        return JSONResponse(payload, status_code=status_code, headers={"Cache-Control": "no-store"})
     target = next_url if _SAFE_NEXT.fullmatch(next_url) else "/moderate"
     return RedirectResponse(target, status_code=303)
+
+
+def _result(result: BulkDecisionResult) -> dict[str, Any]:
+    if result.decision is not None:
+        return {"id": result.id, "status": result.decision.status, "label": result.decision.label}
+    return {"id": result.id, "error": result.error.model_dump() if result.error else None}
+
+
+def _changed_since_shown(session: Session, site_id: int, expected: dict[int, str]) -> dict[int, dict[str, Any]]:
+    """The 409 results of the comments whose status is no longer the one the page showed. The row is
+    locked (PostgreSQL) so that a decision from another worker cannot slip in between check and write."""
+    changed: dict[int, dict[str, Any]] = {}
+    for comment_id, status in expected.items():
+        comment = session.get(Comment, comment_id, with_for_update=True)
+        if comment is None or comment.site_id != site_id or comment.status == status:
+            continue  # unknown ids get their 404 from `decide_many`
+        detail = f"Comment {comment_id} is {comment.status} now, not {status}: decided since this page loaded"
+        changed[comment_id] = {
+            "id": comment_id,
+            "error": {"status": 409, "detail": detail},
+            "current": {"status": comment.status, "label": comment.label},
+        }
+    return changed
 
 
 @router.get("/static/{name}")

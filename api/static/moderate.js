@@ -54,12 +54,33 @@
     row.querySelector("input.select").checked = false;
   }
 
-  async function decide(ids, action, remember) {
+  // Decisions go to the server one at a time, in the order the keys were pressed: a second key
+  // pressed before the first answer arrives acts on the row it was pressed on, after the first.
+  let chain = Promise.resolve();
+
+  function enqueue(task) {
+    // A failed task is reported and the chain goes on: one error must not silence every later key.
+    chain = chain.then(task).catch((err) => say("Error: " + err));
+    return chain;
+  }
+
+  function shownStatus(id) {
+    const row = document.getElementById("comment-" + id);
+    return row ? row.dataset.status : "";
+  }
+
+  // `expect` is the status each comment had on screen when the key was pressed: the server refuses
+  // (409) to decide a comment that has changed since, e.g. decided in another tab or by a colleague.
+  async function decide(ids, action, remember, expect) {
     if (!ids.length) return;
     const body = new URLSearchParams();
-    ids.forEach((id) => body.append("ids", id));
+    ids.forEach((id, i) => {
+      body.append("ids", id);
+      body.append("expect", expect[i]);
+    });
     body.append("action", action);
     let response;
+    let data;
     try {
       response = await fetch("/moderate/decide", {
         method: "POST",
@@ -75,15 +96,22 @@
       window.location.assign("/moderate/login");
       return;
     }
-    const data = await response.json();
+    try {
+      data = await response.json();
+    } catch (err) {
+      say("Refused: HTTP " + response.status + "; nothing was decided.");
+      return;
+    }
     if (!response.ok) {
       say("Refused: " + JSON.stringify(data.detail));
       return;
     }
     const done = [];
+    const problems = [];
     for (const result of data.results) {
       if (result.error) {
-        say("Comment " + result.id + ": " + JSON.stringify(result.error.detail));
+        if (result.current) markRow(result.id, result.current.status, result.current.label);
+        problems.push("Comment " + result.id + ": " + JSON.stringify(result.error.detail));
       } else {
         markRow(result.id, result.status, result.label);
         done.push(String(result.id));
@@ -91,10 +119,12 @@
     }
     updateCounts(data.counts);
     if (remember && done.length) undoStack.push(done);
+    const messages = [];
     if (done.length) {
       const verb = action === "reopen" ? "Reopened" : action === "approve" ? "Approved" : "Rejected";
-      say(verb + " " + done.length + " comment(s)" + (action === "reopen" ? "." : " (u to undo)."));
+      messages.push(verb + " " + done.length + " comment(s)" + (action === "reopen" ? "." : " (u to undo)."));
     }
+    say(messages.concat(problems).join(" "));
   }
 
   function targetIds() {
@@ -105,9 +135,21 @@
 
   function act(action) {
     const ids = targetIds();
-    const single = !selectedIds().length;
-    decide(ids, action, true).then(() => {
-      if (single) focusRow(current + 1);
+    const expect = ids.map(shownStatus);
+    if (!selectedIds().length) focusRow(current + 1);
+    return enqueue(() => decide(ids, action, true, expect));
+  }
+
+  function undo() {
+    enqueue(() => {
+      const last = undoStack.pop();
+      if (!last) {
+        say("Nothing to undo.");
+        return undefined;
+      }
+      return decide(last, "reopen", false, last.map(shownStatus)).then(() =>
+        focusRow(rows.findIndex((r) => r.dataset.id === last[0]))
+      );
     });
   }
 
@@ -115,6 +157,11 @@
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const tag = event.target.tagName;
     if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA") return;
+    // A key held down repeats: fine for moving, but it must not decide row after row unread.
+    if (event.repeat && event.key !== "j" && event.key !== "k") {
+      event.preventDefault();
+      return;
+    }
     switch (event.key) {
       case "j": focusRow(current + 1); break;
       case "k": focusRow(current - 1); break;
@@ -127,15 +174,7 @@
           box.checked = !box.checked;
         }
         break;
-      case "u": {
-        const last = undoStack.pop();
-        if (last) {
-          decide(last, "reopen", false).then(() => focusRow(rows.findIndex((r) => r.dataset.id === last[0])));
-        } else {
-          say("Nothing to undo.");
-        }
-        break;
-      }
+      case "u": undo(); break;
       default: return;
     }
     event.preventDefault();
@@ -149,7 +188,8 @@
       event.preventDefault();
       const ids = form.id === "bulk" ? selectedIds() : [form.querySelector('input[name="ids"]').value];
       if (form.id !== "bulk") focusRow(rows.findIndex((r) => r.dataset.id === ids[0]));
-      decide(ids, action, action !== "reopen");
+      const expect = ids.map(shownStatus);
+      enqueue(() => decide(ids, action, action !== "reopen", expect));
     });
   });
 

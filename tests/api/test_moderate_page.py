@@ -6,10 +6,11 @@ import re
 
 import pytest
 
+from api.moderator_sessions import session_moderator_id, verify_session
 from api.routes.moderation_ui import Segment, highlight_segments
-from api.schemas import Comment, ReasonPublic, SpanPublic
+from api.schemas import Comment, ReasonPublic, SpanPublic, utcnow
 from tests.api.conftest import PLUG, auth, new_site
-from tests.api.queue_helpers import HOSTILE_TEXT, new_moderator, seed_held
+from tests.api.queue_helpers import HOSTILE_TEXT, bearer, new_moderator, seed_held
 
 
 def login(client, secret: str):
@@ -165,6 +166,8 @@ def test_a_moderator_of_another_site_sees_and_decides_nothing_here(client, db, m
     headers = {"Accept": "application/json", "X-CSRF-Token": csrf}
     response = client.post("/moderate/decide", data={"ids": held[0]["id"], "action": "approve"}, headers=headers)
     assert response.json()["results"][0]["error"]["status"] == 404
+    data = {"ids": held[0]["id"], "expect": "approved", "action": "approve"}  # a 409 would tell its status
+    assert client.post("/moderate/decide", data=data, headers=headers).json()["results"][0]["error"]["status"] == 404
     with db.read_session() as session:
         assert session.get(Comment, held[0]["id"]).status == "pending"
 
@@ -262,3 +265,80 @@ def test_highlight_segments_cover_the_text_exactly_once():
 def test_hostile_text_highlight_is_plain_text():
     segments = highlight_segments(HOSTILE_TEXT, [_reason("spam", (0, len(HOSTILE_TEXT)))])
     assert segments == [Segment(HOSTILE_TEXT, "spam")]
+
+
+def test_non_ascii_tokens_are_refused_not_a_500(client, db, moderator, held):
+    """A CSRF token or cookie can carry any character (a header is Latin-1, a form is UTF-8); a
+    non-ASCII one is simply wrong (`hmac.compare_digest` used to raise TypeError on it: a 500)."""
+    login(client, moderator[1])
+    cid = held[0]["id"]
+    assert client.post("/moderate/decide", data={"ids": cid, "action": "approve", "csrf": "é"}).status_code == 403
+    headers = {"Accept": "application/json", "X-CSRF-Token": "\u00e9t\u00e9".encode("latin-1")}
+    assert client.post("/moderate/decide", data={"ids": cid, "action": "approve"}, headers=headers).status_code == 403
+    assert client.post("/moderate/logout", data={"csrf": "ü"}, follow_redirects=False).status_code == 403
+    token = client.cookies.get("moderato_session")
+    client.cookies.clear()
+    forged = token.rsplit(".", 1)[0] + ".é"
+    cookie = f"moderato_session={forged}".encode()
+    response = client.get("/moderate", headers={"Cookie": cookie}, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/moderate/login"
+    with db.read_session() as session:
+        assert session.get(Comment, cid).status == "pending"
+    # A raw cookie byte 0xB2 arrives as "²", which str.isdigit() accepts and int() refuses.
+    for claimed in ("1.\u00b2.x.y", "\u00b9.1.x.y", "1." + "9" * 5000 + ".x.y"):
+        assert session_moderator_id(claimed) is None
+        assert not verify_session(claimed, moderator[0], now=utcnow())
+
+
+def test_the_filter_bar_with_fields_left_empty_filters_nothing(client, moderator, held):
+    """The filter bar is a GET form: "any" label, no minimum score, no article or author arrive as
+    empty values, which mean no filter (they were a 422 for every press of Filter)."""
+    login(client, moderator[1])
+    page = client.get("/moderate?status=pending&label=&sort=score&min_score=&article_id=&author=")
+    assert page.status_code == 200 and page.text.count('<article class="comment"') == 3
+    narrowed = client.get("/moderate?status=pending&label=&sort=oldest&min_score=&article_id=other-article&author=")
+    assert narrowed.status_code == 200 and narrowed.text.count('<article class="comment"') == 1
+    for query, field in (("min_score=7&label=", "min_score"), ("label=burn&author=", "label")):
+        response = client.get(f"/moderate?{query}")
+        assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["query", field]
+
+
+def test_a_decision_from_a_stale_page_is_refused_with_the_status_now(client, db, site, moderator, held):
+    """Each card posts the status it showed (`expect`); a comment decided since (another moderator,
+    another tab, a second keystroke) is not decided again: 409 with its status now, nothing recorded."""
+    login(client, moderator[1])
+    html = client.get("/moderate").text
+    csrf = page_csrf(html)
+    cid, other = held[0]["id"], held[1]["id"]
+    assert re.search(rf'name="ids" value="{cid}">\s*<input type="hidden" name="expect" value="pending">', html)
+    _, colleague = new_moderator(db, site, "bob")
+    decided = client.post(
+        f"/v1/queue/{cid}/decision", json={"action": "reject", "label": "spam"}, headers=bearer(colleague)
+    )
+    assert decided.status_code == 200
+    headers = {"Accept": "application/json", "X-CSRF-Token": csrf}
+    data = {"ids": [cid, other], "expect": ["pending", "pending"], "action": "approve"}
+    response = client.post("/moderate/decide", data=data, headers=headers)
+    assert response.status_code == 200
+    stale, fresh = response.json()["results"]
+    assert stale["error"]["status"] == 409 and "rejected now, not pending" in stale["error"]["detail"]
+    assert stale["current"] == {"status": "rejected", "label": "spam"}
+    assert fresh == {"id": other, "status": "approved", "label": "ham"}
+    plain = client.post(
+        "/moderate/decide",
+        data={"ids": cid, "expect": "pending", "action": "approve", "csrf": csrf},
+        follow_redirects=False,
+    )
+    assert plain.status_code == 409 and plain.json()["results"][0]["current"]["status"] == "rejected"
+    history = client.get(f"/v1/comments/{cid}/history", headers=bearer(colleague)).json()["decisions"]
+    assert [d["action"] for d in history] == ["reject"]
+    again = client.post(
+        "/moderate/decide", data={"ids": cid, "expect": "rejected", "action": "approve"}, headers=headers
+    )
+    assert again.json()["results"] == [{"id": cid, "status": "approved", "label": "ham"}]
+    mismatched = client.post(
+        "/moderate/decide", data={"ids": [cid, other], "expect": "approved", "action": "reopen"}, headers=headers
+    )
+    assert mismatched.status_code == 422 and mismatched.json()["detail"][0]["loc"] == ["body", "expect"]
+    unknown = client.post("/moderate/decide", data={"ids": cid, "expect": "gone", "action": "reopen"}, headers=headers)
+    assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"][:2] == ["body", "expect"]

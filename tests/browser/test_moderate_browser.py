@@ -172,3 +172,74 @@ def test_moderator_clears_the_queue_with_the_keyboard(live_server, browser_page,
     statuses = [json.loads(body)["status"] for body, _ in received]
     assert sorted(statuses) == ["approved", "pending", "rejected"]
     assert all(signature_matches(created.webhook_secret, body, sig) for body, sig in received)
+
+
+def _log_in(page, live_server, secret):
+    page.goto(live_server.base_url + "/moderate/login")
+    page.fill("#secret", secret)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/moderate")
+
+
+def _press_at_once(page, *keys, repeat=False):
+    """Keys pressed faster than the server answers: every keydown is dispatched before any fetch returns
+    (`repeat`: the auto-repeat of a key held down)."""
+    page.evaluate(
+        "([keys, repeat]) => keys.forEach(key => document.dispatchEvent("
+        "new KeyboardEvent('keydown', {key, repeat, bubbles: true})))",
+        [list(keys), repeat],
+    )
+
+
+def _statuses(live_server, secret):
+    with httpx.Client(base_url=live_server.base_url, headers={"Authorization": f"Bearer {secret}"}) as client:
+        items = client.get("/v1/queue", params={"status": "all", "sort": "oldest"}).json()["items"]
+        return {str(item["id"]): item["status"] for item in items}
+
+
+def test_keys_pressed_fast_each_decide_their_own_comment(live_server, browser_page):
+    """a then r before the first answer arrives: the first comment approved, the second rejected, the
+    third untouched (the focus moves on at the keystroke, not when the server answers); s then u: the
+    undo waits for the decision it undoes. A held-down key decides nothing more."""
+    page = browser_page
+    _, secret, _ = _seed(live_server, None)
+    _log_in(page, live_server, secret)
+    ids = page.locator("article.comment").evaluate_all("rows => rows.map(r => r.dataset.id)")
+    _press_at_once(page, "a", repeat=True)  # "a" held down: its repeats decide nothing
+    page.wait_for_timeout(300)
+    assert set(_statuses(live_server, secret).values()) == {"pending"}
+    _press_at_once(page, "a", "r")
+    page.wait_for_selector(f'#comment-{ids[1]}[data-status="rejected"]')
+    page.wait_for_selector(f'#comment-{ids[0]}[data-status="approved"]')
+    assert _statuses(live_server, secret) == {ids[0]: "approved", ids[1]: "rejected", ids[2]: "pending"}
+    assert "current" in (page.locator(f"#comment-{ids[2]}").get_attribute("class") or "")
+    _press_at_once(page, "s", "u")
+    page.wait_for_selector(f'#comment-{ids[2]}[data-status="pending"]')
+    page.wait_for_function("() => !document.getElementById('status').textContent.includes('(u to undo)')")
+    assert _statuses(live_server, secret)[ids[2]] == "pending"
+    with httpx.Client(base_url=live_server.base_url, headers={"Authorization": f"Bearer {secret}"}) as client:
+        history = client.get(f"/v1/comments/{ids[0]}/history").json()["decisions"]
+    assert [d["action"] for d in history] == ["approve"], "one keystroke, one decision"
+
+
+def test_a_stale_page_does_not_override_a_colleagues_decision(live_server, browser_page):
+    """Another moderator rejects the first comment after this page loaded; a here is refused (409),
+    the row shows the colleague's decision, and the comment stays rejected with one decision."""
+    page = browser_page
+    _, secret, _ = _seed(live_server, None)
+    _log_in(page, live_server, secret)
+    first = page.locator("article.comment").first.get_attribute("data-id")
+    with httpx.Client(base_url=live_server.base_url, headers={"Authorization": f"Bearer {secret}"}) as client:
+        response = client.post(f"/v1/queue/{first}/decision", json={"action": "reject", "label": "spam"})
+        assert response.status_code == 200
+    page.keyboard.press("a")
+    page.wait_for_selector(f'#comment-{first}[data-status="rejected"]')
+    assert "rejected now, not pending" in page.locator("#status").text_content()
+    assert page.locator(f"#comment-{first} header .label").text_content() == "spam"
+    assert _statuses(live_server, secret)[first] == "rejected"
+    with httpx.Client(base_url=live_server.base_url, headers={"Authorization": f"Bearer {secret}"}) as client:
+        history = client.get(f"/v1/comments/{first}/history").json()["decisions"]
+    assert [d["action"] for d in history] == ["reject"]
+    page.keyboard.press("k")
+    page.keyboard.press("a")  # now the page shows what is stored: deciding again is deliberate, and works
+    page.wait_for_selector(f'#comment-{first}[data-status="approved"]')
