@@ -21,21 +21,36 @@ is one more such function.
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import math
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from api.config import Settings
     from api.db import Database
+    from classifier import Engine
 
 Handler = Callable[[argparse.Namespace], int]
 
 
 class CommandError(Exception):
-    """A user error: printed as `moderato: error: ...`, exit code 2."""
+    """A user error: printed as `moderato: error: ...`, exit code 2 (or `exit_code`: 1 when the database,
+    a file or the output pipe failed rather than the command line)."""
+
+    def __init__(self, message: str, *, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+#: The longest grace period a rotated key or Coral secret may keep: 100 years, as for retention.
+#: Beyond it `now + grace` leaves the datetime range (and NaN or inf cannot be added at all).
+MAX_GRACE_HOURS = 36500 * 24
 
 
 # ---------------------------------------------------------------------------------------------
@@ -56,21 +71,59 @@ def _database(settings: Settings) -> Database:
     return Database.from_url(settings.database_url)
 
 
+@contextmanager
+def _database_errors() -> Iterator[None]:
+    """A database that cannot be reached, a DATABASE_URL that does not parse, an unknown migration
+    revision: one line naming the cause, not a traceback."""
+    from alembic.util import CommandError as AlembicError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except (SQLAlchemyError, AlembicError) as exc:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CommandError(f"database: {first_line}", exit_code=1) from exc
+
+
 def _run_store(fn: Callable[[Any], Any]) -> Any:
     """Run `fn(session)` in one committed transaction; domain errors become CommandError."""
     from api.errors import ModeratoError
 
-    db = _database(_settings())
+    with _database_errors():
+        db = _database(_settings())
+        try:
+            with db.write_session() as session:
+                return fn(session)
+        except ModeratoError as exc:
+            detail = exc.detail
+            if isinstance(detail, list):
+                detail = "; ".join(str(d.get("msg", d)) for d in detail)
+            raise CommandError(str(detail)) from exc
+        finally:
+            db.dispose()
+
+
+def _engine(path: Any) -> Engine:
+    """The bundle at `path` (None: the packaged one); a missing or damaged bundle is a one-line error."""
+    from classifier import Engine
+    from classifier.errors import BundleError
+
     try:
-        with db.write_session() as session:
-            return fn(session)
-    except ModeratoError as exc:
-        detail = exc.detail
-        if isinstance(detail, list):
-            detail = "; ".join(str(d.get("msg", d)) for d in detail)
-        raise CommandError(str(detail)) from exc
-    finally:
-        db.dispose()
+        return Engine.load(path)
+    except BundleError as exc:
+        raise CommandError(str(exc), exit_code=1) from exc
+
+
+def _grace(hours: float | None) -> timedelta:
+    """The grace period of a rotated credential: `--grace-hours`, else MODERATO_KEY_GRACE_HOURS."""
+    if hours is None:
+        hours = _settings().key_grace_hours
+    if not (math.isfinite(hours) and 0 <= hours <= MAX_GRACE_HOURS):
+        raise CommandError(
+            f"the grace period (--grace-hours, MODERATO_KEY_GRACE_HOURS) must be 0 to {MAX_GRACE_HOURS} hours, "
+            f"got {hours}"
+        )
+    return timedelta(hours=hours)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -93,27 +146,64 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # the output does not exist yet
+        return False
+
+
 def _score(args: argparse.Namespace) -> int:
-    from classifier import Engine
     from classifier.batch import score_stream
 
-    engine = Engine.load(args.bundle)
-    infile = open(args.input, encoding="utf-8") if args.input not in (None, "-") else sys.stdin  # noqa: SIM115
-    outfile = open(args.output, "w", encoding="utf-8") if args.output not in (None, "-") else sys.stdout  # noqa: SIM115
+    engine = _engine(args.bundle)
+    reading, writing = args.input not in (None, "-"), args.output not in (None, "-")
+    if reading and writing and _same_file(args.input, args.output):
+        raise CommandError(f"--output {args.output} is the input file: opening it would erase it before it is read")
+    # Bytes that are not UTF-8 reach `parse_line` as surrogates, so such a line is reported and skipped
+    # like any bad line instead of ending the run; only "\n" ends a line (as for `wc -l`), so a "\r"
+    # inside a line (JSON whitespace) does not cut a comment in two. JSON Lines are UTF-8 whatever the locale.
+    text_mode: dict[str, Any] = {"encoding": "utf-8", "errors": "surrogateescape", "newline": "\n"}
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(**text_mode)
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(encoding="utf-8")
     try:
-        return int(score_stream(engine, infile, outfile, sys.stderr))
+        infile = open(args.input, **text_mode) if reading else sys.stdin  # noqa: SIM115
+    except OSError as exc:
+        raise CommandError(f"cannot read --input {args.input}: {exc.strerror or exc}") from exc
+    try:
+        outfile = open(args.output, "w", encoding="utf-8") if writing else sys.stdout  # noqa: SIM115
+    except OSError as exc:
+        infile.close()
+        raise CommandError(f"cannot write --output {args.output}: {exc.strerror or exc}") from exc
+    try:
+        code = int(score_stream(engine, infile, outfile, sys.stderr))
+        if outfile is not sys.stdout:
+            outfile.close()  # a write that fails only now is still reported
+        return code
+    except BrokenPipeError as exc:
+        if outfile is sys.stdout:
+            # The reader went away (`moderato score | head`); the interpreter's own flush of stdout at exit
+            # would fail again and print a traceback, so what is left goes nowhere.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise CommandError("the output was closed before every verdict was written", exit_code=1) from exc
+    except OSError as exc:
+        raise CommandError(f"scoring stopped: {exc.strerror or exc}", exit_code=1) from exc
     finally:
         if infile is not sys.stdin:
             infile.close()
-        if outfile is not sys.stdout:
-            outfile.close()
+        if outfile is not sys.stdout and not outfile.closed:
+            with suppress(OSError):  # the write that failed is reported above; closing flushes it again
+                outfile.close()
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
     from api.db import migrate
 
     settings = _settings()
-    migrate(settings.database_url, args.revision)
+    with _database_errors():
+        migrate(settings.database_url, args.revision)
     print(f"database at revision {args.revision}")
     return 0
 
@@ -156,7 +246,7 @@ def _site_create(args: argparse.Namespace) -> int:
 def _site_rotate_key(args: argparse.Namespace) -> int:
     from api.store.sites import rotate_key
 
-    grace = timedelta(hours=args.grace_hours if args.grace_hours is not None else _settings().key_grace_hours)
+    grace = _grace(args.grace_hours)
     key, until = _run_store(lambda s: rotate_key(session=s, name=args.name, grace=grace))
     print(f"previous key(s) of {args.name} keep working until {until.isoformat()}")
     print("new API key (shown once):")
@@ -183,9 +273,8 @@ def _site_policy(args: argparse.Namespace) -> int:
 
     from api.schemas import PolicyUpdate
     from api.store.sites import get_site, policy_public, update_policy
-    from classifier import Engine
 
-    engine = Engine.load(_settings().bundle)
+    engine = _engine(_settings().bundle)
     raw: dict[str, Any] = {}
     if args.mode:
         raw["mode"] = args.mode
@@ -269,7 +358,7 @@ def _site_rotate_webhook_secret(args: argparse.Namespace) -> int:
 def _site_coral_secret(args: argparse.Namespace) -> int:
     from api.store.coral import set_coral_secret
 
-    grace = timedelta(hours=args.grace_hours if args.grace_hours is not None else _settings().key_grace_hours)
+    grace = _grace(args.grace_hours)
     secret, until = _run_store(lambda s: set_coral_secret(session=s, name=args.name, secret=args.secret, grace=grace))
     if until is not None:
         print(f"previous Coral secret(s) of {args.name} stay valid until {until.isoformat()}")
@@ -280,10 +369,18 @@ def _site_coral_secret(args: argparse.Namespace) -> int:
 
 
 def _moderator_create(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from api.schemas import ModeratorCreate
     from api.store.sites import create_moderator
 
+    # The API's rules for a name: not blank, at most 100 characters, no NUL or undecodable bytes.
+    try:
+        moderator_in = ModeratorCreate.model_validate({"name": args.name, "role": args.role})
+    except ValidationError as exc:
+        raise CommandError("; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())) from exc
     moderator, secret = _run_store(
-        lambda s: create_moderator(session=s, site_name=args.site, name=args.name, role=args.role)
+        lambda s: create_moderator(session=s, site_name=args.site, name=moderator_in.name, role=moderator_in.role)
     )
     print(f"created {moderator.role} {moderator.name} for site {args.site}")
     print("moderator secret (shown once):")
@@ -307,9 +404,11 @@ def _bundle_rows(settings: Settings) -> list[tuple[str, dict[str, Any], dict[str
             manifest = read_manifest(directory)
         except BundleError:
             continue
-        gate_file = directory / "gate.json"
-        gate = json.loads(gate_file.read_text(encoding="utf-8")) if gate_file.is_file() else {}
-        rows.append((directory.name, manifest, gate))
+        try:
+            gate = json.loads((directory / "gate.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # none (a bundle from scripts/train.py), or cut short by a killed retrain
+            gate = {}
+        rows.append((directory.name, manifest, gate if isinstance(gate, dict) else {}))
     return rows
 
 
@@ -363,6 +462,10 @@ def _validated_bundle(settings: Settings, version: str) -> str:
 def _models_promote(args: argparse.Namespace) -> int:
     from api.store.bundles import record_promotion
 
+    # A version names a directory inside the bundles directory: a path ("/srv/x", "../x") would record a
+    # bundle outside it, which `models list` and `prune` never see (MODERATO_BUNDLE pins any path).
+    if args.version in ("", ".", "..") or os.sep in args.version or (os.altsep and os.altsep in args.version):
+        raise CommandError(f"{args.version!r} is not a version: give a directory name from `moderato models list`")
     settings = _settings()
     _validated_bundle(settings, args.version)
     note = args.note or "promoted with `moderato models promote`"
@@ -434,11 +537,47 @@ def _models_prune(args: argparse.Namespace) -> int:
 # parser
 
 
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer from `low` to `high` (argparse prints the reason and exits 2).
+    Shared with scripts/train.py and scripts/retrain.py, so every command refuses a bad number alike."""
+
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {raw!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {value}")
+        return value
+
+    return parse
+
+
+def bounded_number(low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a finite number from `low` to `high` (NaN passes no comparison, so a NaN
+    tolerance would switch a gate off rather than fail it)."""
+
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {raw!r}") from None
+        if not (math.isfinite(value) and low <= value <= high):
+            raise argparse.ArgumentTypeError(f"must be from {low:g} to {high:g}, got {raw}")
+        return value
+
+    return parse
+
+
+#: Seeds scikit-learn and numpy take (others fail only after the data is loaded).
+SEED = bounded_int(0, 2**32 - 1)
+
+
 def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = sub.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", help="bind address (default 127.0.0.1 or MODERATO_HOST)")
-    serve.add_argument("--port", type=int, help="port (default 8000 or MODERATO_PORT)")
-    serve.add_argument("--workers", type=int, help="worker processes (default 1 or MODERATO_WORKERS)")
+    serve.add_argument("--port", type=bounded_int(1, 65535), help="port (default 8000 or MODERATO_PORT)")
+    serve.add_argument("--workers", type=bounded_int(1, 512), help="worker processes (default 1 or MODERATO_WORKERS)")
     serve.set_defaults(handler=_serve)
 
     score = sub.add_parser("score", help="score JSONL comments offline (one per line)")
@@ -551,7 +690,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except CommandError as exc:
         print(f"moderato: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
+    except OSError as exc:  # the data directory cannot be created, a file cannot be read...
+        print(f"moderato: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        # `moderato score` writes whole lines only: its output holds complete verdicts up to the interrupt.
+        print("moderato: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ Tables (all rows belong to a site):
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -28,6 +27,7 @@ from sqlalchemy import JSON, Column, DateTime, Index, Text, TypeDecorator, Uniqu
 from sqlmodel import Field, SQLModel
 
 from api.config import MAX_BATCH_ITEMS, MAX_TEXT_CHARS
+from classifier.text import is_blank
 
 # Named constraints, so later migrations (SQLite batch mode included) can alter them.
 SQLModel.metadata.naming_convention = {
@@ -79,13 +79,6 @@ def _id_string(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return value
-
-
-def is_blank(text: str) -> bool:
-    """True when `text` shows nothing: only whitespace and invisible characters (zero-width spaces
-    and joiners, BOM, soft hyphen: format characters) or control characters. Such a comment has no
-    words to score and no reader would see it, so every route treats it as empty."""
-    return all(ch.isspace() or unicodedata.category(ch) in ("Cf", "Cc") for ch in text)
 
 
 def _comment_text(value: str) -> str:

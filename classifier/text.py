@@ -144,6 +144,13 @@ def _fold_char(ch: str) -> str:
     return "".join(_CONFUSABLES.get(c, c) for c in folded)
 
 
+def is_blank(text: str) -> bool:
+    """True when `text` shows nothing: only whitespace, invisible format characters (zero-width
+    spaces and joiners, BOM, soft hyphen) or control characters. Such a comment has no words to
+    score and no reader would see it, so `moderato score` and every API route treat it as empty."""
+    return all(ch.isspace() or unicodedata.category(ch) in ("Cf", "Cc") for ch in text)
+
+
 def normalize(original: str) -> Normalized:
     """Fold case and obfuscation; keep a map to the original. Fast path for clean ASCII text."""
     tricks: list[int] = []

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from api.cli import SEED, bounded_int, bounded_number
 from api.config import Settings
 from api.db import Database, migrate
 from api.reload import current_bundle_dir
@@ -75,6 +76,13 @@ class Clock:
         print(f"[{time.monotonic() - self.started:5.0f}s] {message}", flush=True)
 
 
+def _version_name(raw: str) -> str:
+    """A version is a directory name inside the bundles directory, never a path out of it."""
+    if raw in ("", ".", "..") or Path(raw).name != raw:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a version name (a directory name, no '/')")
+    return raw
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="retrain.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -83,17 +91,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="train and compare, but keep nothing and promote nothing"
     )
     parser.add_argument("--force", action="store_true", help="promote even if the gate refuses (or nothing is new)")
-    parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, help="largest ROC AUC drop allowed")
     parser.add_argument(
-        "--min-positives", type=int, default=MIN_POSITIVES, help="labels with fewer dev positives are not gated"
+        "--tolerance", type=bounded_number(0, 1), default=DEFAULT_TOLERANCE, help="largest ROC AUC drop allowed"
     )
-    parser.add_argument("--holdout", type=float, default=HOLDOUT_FRACTION, help="share of newest feedback held back")
-    parser.add_argument("--feedback-weight", type=float, default=3.0, help="weight of feedback rows in the spam head")
+    parser.add_argument(
+        "--min-positives",
+        type=bounded_int(0, 10**9),
+        default=MIN_POSITIVES,
+        help="labels with fewer dev positives are not gated",
+    )
+    parser.add_argument(
+        "--holdout",
+        type=bounded_number(0, 1),
+        default=HOLDOUT_FRACTION,
+        help="share of newest feedback held back",
+    )
+    parser.add_argument(
+        "--feedback-weight", type=bounded_number(0, 1000), default=3.0, help="weight of feedback rows in the spam head"
+    )
     parser.add_argument("--corpora", type=Path, default=default_corpora_dir(), help="shared corpora directory")
     parser.add_argument("--no-corpora", action="store_true", help="train and evaluate without the shared corpora")
     parser.add_argument("--training-data", type=Path, default=default_training_data_dir())
-    parser.add_argument("--version", default=None, help="candidate version name (default: m<UTC timestamp>)")
-    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument(
+        "--version", type=_version_name, default=None, help="candidate version name (default: m<UTC timestamp>)"
+    )
+    parser.add_argument("--seed", type=SEED, default=1234)
     return parser
 
 
@@ -110,7 +132,10 @@ def _unique_version(bundles_dir: Path, wanted: str | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not (args.training_data / "comments.jsonl").is_file():
+        parser.error(f"--training-data {args.training_data}: no comments.jsonl there")
     try:
         return run(args, Settings())
     except (ClassifierError, SQLAlchemyError, OSError, ValueError) as exc:

@@ -13,9 +13,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from api.cli import SEED
 from classifier.bundle import DEFAULT_BUNDLE_DIR
 from classifier.dataset import assemble_training_pool, default_corpora_dir, default_training_data_dir
 from classifier.engine import Engine
+from classifier.errors import ClassifierError
 from classifier.evaluation import dev_sets, evaluate
 from classifier.retraining import write_model_card
 from classifier.training import TrainParams, train_bundle
@@ -28,10 +30,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpora", type=Path, default=default_corpora_dir(), help="shared corpora directory")
     parser.add_argument("--no-corpora", action="store_true", help="train on training_data/ only")
     parser.add_argument("--version", default=None, help="version name (default: m<UTC timestamp>)")
-    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--seed", type=SEED, default=1234)
     parser.add_argument("--no-card", action="store_true", help="do not evaluate on dev or write model_card.md")
     args = parser.parse_args(argv)
+    if not (args.training_data / "comments.jsonl").is_file():
+        # Without it the pool is empty or corpora only, and training would fail late with "empty vocabulary".
+        parser.error(f"--training-data {args.training_data}: no comments.jsonl there")
+    if args.out.exists() and not args.out.is_dir():  # refused now, not after training
+        parser.error(f"--out {args.out} is not a directory")
+    try:
+        return _train(args)
+    except (ClassifierError, OSError, ValueError) as exc:  # unreadable data, an --out that cannot be written
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        print(f"train: error: {type(exc).__name__}: {first_line}", file=sys.stderr)
+        return 1
 
+
+def _train(args: argparse.Namespace) -> int:
     corpora = None if args.no_corpora else args.corpora
     if corpora is not None and not corpora.exists():
         print(f"note: {corpora} not found; training on training_data/ only", file=sys.stderr)

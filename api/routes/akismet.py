@@ -19,8 +19,9 @@ from sqlmodel import Session
 from api.deps import get_moderation, get_session
 from api.errors import NotAuthenticated
 from api.moderation import Moderation, record_feedback
-from api.schemas import ModerateRequest, Site, is_blank
+from api.schemas import ModerateRequest, Site
 from api.store.sites import authenticate_site
+from classifier.text import is_blank
 
 router = APIRouter(prefix="/1.1", tags=["akismet"])
 THANKS = "Thanks for making the web a better place."

@@ -37,13 +37,14 @@ from api.config import MAX_TEXT_CHARS
 from api.deps import bearer_token
 from api.errors import NotAuthenticated, google_error
 from api.moderation import Moderation
-from api.schemas import CleanStr, CommentIn, DecisionCreate, ModerateRequest, Site, SpanIn, is_blank
+from api.schemas import CleanStr, CommentIn, DecisionCreate, ModerateRequest, Site, SpanIn
 from api.site_cache import SiteCache
 from api.store.comments import StoredVerdict, find_by_text, text_digest
 from api.store.decisions import record_decision
 from api.store.integrations import store_integration_comment
 from api.store.sites import authenticate_site
 from classifier import Article, Assessment, InputError
+from classifier.text import is_blank
 
 router = APIRouter(prefix="/v1alpha1", tags=["perspective"])
 

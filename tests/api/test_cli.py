@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from api.cli import main
 from api.store.sites import authenticate_moderator, authenticate_site, get_site
+from classifier.batch import CHUNK_LINES
 
 
 @pytest.fixture
@@ -148,3 +152,148 @@ def test_site_create_and_update_refuse_what_the_api_refuses(cli_env, capsys, com
         run(capsys, "site", "create", "my-blog")
     code, _, err = run(capsys, "site", command, "my-blog", *option)
     assert code == 2 and option[0].removeprefix("--").replace("-", "_") in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------------------------------------
+# hostile input: one line on stderr and a non-zero exit, never a traceback or lost data
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def score_cli(tiny_bundle: Path, *argv: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "score", "--bundle", str(tiny_bundle), *argv],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kwargs,
+    )
+
+
+def test_score_refuses_to_write_over_its_own_input(tmp_path, capsys, tiny_bundle):
+    infile = tmp_path / "in.jsonl"
+    content = json.dumps({"id": "1", "text": "Nice article, thanks."}) + "\n"
+    infile.write_text(content, encoding="utf-8")
+    (tmp_path / "link.jsonl").symlink_to(infile)
+    for output in (infile, tmp_path / "." / "in.jsonl", tmp_path / "link.jsonl"):
+        code, _, err = run(
+            capsys, "score", "--bundle", str(tiny_bundle), "--input", str(infile), "--output", str(output)
+        )
+        assert code == 2 and "is the input file" in err
+    assert infile.read_text(encoding="utf-8") == content
+
+
+@pytest.mark.parametrize(
+    "case", ["missing input", "directory input", "output in a missing directory", "directory output", "no bundle"]
+)
+def test_score_bad_paths_are_one_line_errors(tmp_path, capsys, tiny_bundle, case):
+    infile = tmp_path / "in.jsonl"
+    infile.write_text(json.dumps({"id": "1", "text": "Nice article, thanks."}) + "\n", encoding="utf-8")
+    args = {"--input": str(infile), "--output": str(tmp_path / "out.jsonl"), "--bundle": str(tiny_bundle)}
+    args.update(
+        {
+            "missing input": {"--input": str(tmp_path / "nope.jsonl")},
+            "directory input": {"--input": str(tmp_path)},
+            "output in a missing directory": {"--output": str(tmp_path / "nope" / "out.jsonl")},
+            "directory output": {"--output": str(tmp_path)},
+            "no bundle": {"--bundle": str(tmp_path)},
+        }[case]
+    )
+    code, _, err = run(capsys, "score", *(part for pair in args.items() for part in pair))
+    assert code in (1, 2) and err.startswith("moderato: error: ") and err.count("\n") == 1
+
+
+def test_score_reads_and_writes_utf8_whatever_the_locale_says(tiny_bundle):
+    """A latin-1 or strict ASCII stdin used to misread UTF-8 or end the run with UnicodeDecodeError."""
+    good = json.dumps({"id": "café", "text": "Buy followers cheap \u2014 at bit.ly/xyz now"}, ensure_ascii=False)
+    with score_cli(tiny_bundle, env={**os.environ, "PYTHONIOENCODING": "ascii:strict"}) as proc:
+        out, err = proc.communicate(good.encode("utf-8") + b"\n\xff\xfe not utf-8\n", timeout=120)
+    assert proc.returncode == 1, err
+    assert err.decode().splitlines() == ["line 2: not UTF-8 text", "1 line(s) skipped"]
+    assert json.loads(out.decode("utf-8"))["id"] == "café"
+
+
+def test_score_into_a_closed_pipe_ends_with_one_line(tiny_bundle):
+    with score_cli(tiny_bundle) as proc:
+        assert proc.stdout is not None
+        proc.stdout.close()  # `moderato score | head -0`
+        _, err = proc.communicate((json.dumps({"id": "1", "text": "Nice article."}) + "\n").encode(), timeout=120)
+    assert (
+        proc.returncode == 1
+        and err.decode() == "moderato: error: the output was closed before every verdict was written\n"
+    )
+
+
+def test_score_interrupted_leaves_whole_verdicts_and_one_line(tmp_path, tiny_bundle):
+    output = tmp_path / "out.jsonl"
+    lines = [json.dumps({"id": str(i), "text": f"Comment {i} on the flood report."}) for i in range(CHUNK_LINES + 5)]
+    with score_cli(tiny_bundle, "--output", str(output)) as proc:
+        assert proc.stdin is not None and proc.stderr is not None
+        proc.stdin.write(("\n".join(lines) + "\n").encode())
+        proc.stdin.flush()  # one chunk is scored and written; the rest waits for more input (Ctrl-C now)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and (not output.exists() or output.read_text().count("\n") < CHUNK_LINES):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+        assert proc.stderr.read().decode() == "moderato: interrupted\n"
+    verdicts = [json.loads(line)["id"] for line in output.read_text(encoding="utf-8").splitlines()]
+    assert verdicts == [str(i) for i in range(CHUNK_LINES)]
+
+
+@pytest.mark.parametrize("hours", ["-5", "nan", "inf", "1e12"])
+@pytest.mark.parametrize("command", ["rotate-key", "coral-secret"])
+def test_grace_hours_out_of_range_are_refused(cli_env, capsys, command, hours):
+    run(capsys, "site", "create", "graceful")
+    code, _, err = run(capsys, "site", command, "graceful", "--grace-hours", hours)
+    assert code == 2 and "grace period" in err and err.count("\n") == 1
+
+
+def test_grace_hours_from_the_environment_are_checked_too(cli_env, capsys, monkeypatch):
+    run(capsys, "site", "create", "graceful")
+    monkeypatch.setenv("MODERATO_KEY_GRACE_HOURS", "inf")
+    code, _, err = run(capsys, "site", "rotate-key", "graceful")
+    assert code == 2 and "MODERATO_KEY_GRACE_HOURS" in err
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 101, "a\udcffb"])
+def test_moderator_names_follow_the_apis_rules(cli_env, capsys, name):
+    run(capsys, "site", "create", "staffed")
+    code, _, err = run(capsys, "moderator", "create", "staffed", name)
+    assert code == 2 and err.startswith("moderato: error: name") and err.count("\n") == 1
+
+
+def test_moderator_names_are_stripped_as_by_the_api(cli_env, capsys, db):
+    run(capsys, "site", "create", "staffed")
+    code, lines, _ = run(capsys, "moderator", "create", "staffed", " carol ")
+    assert code == 0 and lines[0] == "created moderator carol for site staffed"
+    assert run(capsys, "moderator", "create", "staffed", "carol")[0] == 2
+
+
+@pytest.mark.parametrize("option", [("--port", "-1"), ("--port", "70000"), ("--workers", "0"), ("--workers", "x")])
+def test_serve_refuses_impossible_ports_and_worker_counts(capsys, option):
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", *option])
+    assert exited.value.code == 2 and f"argument {option[0]}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("url", ["garbage", "postgresql+psycopg://nobody@127.0.0.1:1/none"])
+def test_an_unusable_database_is_one_line(monkeypatch, tmp_path, capsys, url):
+    monkeypatch.setenv("MODERATO_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", url)
+    code, _, err = run(capsys, "site", "list")
+    assert code == 1 and err.startswith("moderato: error: database: ") and err.count("\n") == 1
+
+
+def test_db_upgrade_to_an_unknown_revision_is_one_line(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("MODERATO_DATA_DIR", str(tmp_path))
+    code, _, err = run(capsys, "db", "upgrade", "nosuchrev")
+    assert code == 1 and "nosuchrev" in err and err.count("\n") == 1
+
+
+def test_site_policy_with_a_missing_bundle_is_one_line(cli_env, capsys, monkeypatch, tmp_path):
+    run(capsys, "site", "create", "tuned")
+    monkeypatch.setenv("MODERATO_BUNDLE", str(tmp_path / "nope"))
+    code, _, err = run(capsys, "site", "policy", "tuned")
+    assert code == 1 and "no bundle" in err and err.count("\n") == 1

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -94,6 +95,27 @@ def test_promote_refuses_missing_and_damaged_bundles(env, capsys, tiny_bundle, d
     code, _, err = run(capsys, "models", "promote", "damaged")
     assert code == 2 and "SHA-256" in err
     assert current(db) is None
+
+
+def test_promote_takes_a_version_name_not_a_path(env, capsys, tiny_bundle, tmp_path, db):
+    """A path used to be recorded as the served version: a bundle outside the bundles directory, which
+    `models list` and `prune` never see."""
+    outside = tmp_path / "outside"
+    add_version(tiny_bundle, env, "v1")
+    shutil.copytree(tiny_bundle, outside)
+    for version in (str(outside), "../outside", "v1/", "..", ""):
+        code, _, err = run(capsys, "models", "promote", version)
+        assert code == 2 and "is not a version" in err, version
+    assert current(db) is None
+
+
+def test_list_and_prune_survive_a_damaged_gate_file(env, capsys, tiny_bundle):
+    """A retrain killed while writing gate.json used to make `models list` and `prune` fail with a traceback."""
+    (add_version(tiny_bundle, env, "v1") / "gate.json").write_text('{"promote": tr', encoding="utf-8")
+    (add_version(tiny_bundle, env, "v2") / "gate.json").write_text("[]", encoding="utf-8")
+    code, out, _ = run(capsys, "models", "list")
+    assert code == 0 and "v1" in out and "v2" in out
+    assert run(capsys, "models", "prune", "--dry-run")[0] == 0
 
 
 def test_prune_keeps_what_can_be_served_again_and_removes_the_rest(env, capsys, tiny_bundle, db, monkeypatch):
@@ -252,3 +274,26 @@ def test_retrain_reports_errors_with_exit_code_1(env, capsys, monkeypatch):
     monkeypatch.setenv("MODERATO_AUTO_MIGRATE", "false")
     assert retrain.main(TINY) == 1
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("retrain: error:")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--tolerance", "nan"],  # would pass every comparison: any drop promoted
+        ["--tolerance", "-0.1"],
+        ["--holdout", "inf"],
+        ["--holdout", "1.5"],
+        ["--feedback-weight", "-3"],
+        ["--min-positives", "-1"],
+        ["--seed", "-1"],
+        ["--version", "../outside"],
+        ["--version", "/tmp/outside"],
+        ["--training-data", "/nonexistent"],
+    ],
+)
+def test_retrain_refuses_a_bad_command_line_before_touching_anything(env, capsys, argv):
+    with pytest.raises(SystemExit) as exited:
+        retrain.main([*TINY, *argv])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("retrain.py: error: ")
+    assert not env.bundles_dir.exists()

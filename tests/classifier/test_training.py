@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -184,3 +185,31 @@ def test_train_script_writes_the_bundle_and_a_model_card_naming_data_libraries_a
     assert "## Floors of the engine issue" in card and "| training_data | off_topic | roc_auc |" in card
     assert not list(out.glob("*.png"))  # the card alone: the default bundle ships in the package
     assert capsys.readouterr().out.strip().splitlines()[-1] == f"model card: {out / 'model_card.md'}"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--training-data", "/nonexistent"],  # used to fail after loading everything with "empty vocabulary"
+        ["--seed", "-1"],
+        ["--out", __file__],  # a file, not a directory: refused before training
+    ],
+)
+def test_train_script_refuses_a_bad_command_line_before_training(tmp_path, capsys, argv):
+    with pytest.raises(SystemExit) as exited:
+        train.main(["--training-data", str(REPO / "tests" / "data"), "--no-corpora", "--out", str(tmp_path), *argv])
+    assert exited.value.code == 2 and "error: " in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_evaluate_script_reports_a_missing_or_damaged_bundle_in_one_line(tmp_path, capsys, tiny_bundle):
+    import evaluate
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(tiny_bundle, damaged)
+    (damaged / "bundle.joblib").write_bytes(b"truncated")
+    for bundle in (tmp_path / "nope", damaged):
+        assert evaluate.main(["--bundle", str(bundle), "--out", str(tmp_path / "report")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("evaluate: error: ") and err.count("\n") == 1
+    assert not (tmp_path / "report").exists()
