@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import warnings
 from dataclasses import dataclass
@@ -74,17 +75,35 @@ def new_version(prefix: str = "m") -> str:
 
 
 def save_bundle(artifact: dict[str, Any], manifest: dict[str, Any], directory: Path) -> Path:
-    """Write artifact + manifest into `directory` (created); returns the directory."""
+    """Write artifact + manifest into `directory` (created); returns the directory.
+
+    Each file is written beside its final name and moved over it (`os.replace`), so an interrupted
+    save (Ctrl-C during the seconds of xz compression, a full disk) leaves the previous bundle whole
+    instead of a half-written artifact, and a reader never sees a partial file. Only between the
+    two renames can a reader meet a new artifact with the old manifest, which it refuses as damaged
+    (the manifest holds the artifact's SHA-256)."""
     directory.mkdir(parents=True, exist_ok=True)
     artifact_path = directory / ARTIFACT
-    joblib.dump(artifact, artifact_path, compress=("xz", 3))
-    full = {
-        **manifest,
-        "format": FORMAT,
-        "libraries": library_versions(),
-        "artifact": {"file": ARTIFACT, "sha256": sha256_file(artifact_path), "bytes": artifact_path.stat().st_size},
-    }
-    (directory / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    staged_artifact = directory / f".{ARTIFACT}.partial"
+    staged_manifest = directory / f".{MANIFEST}.partial"
+    try:
+        joblib.dump(artifact, staged_artifact, compress=("xz", 3))
+        full = {
+            **manifest,
+            "format": FORMAT,
+            "libraries": library_versions(),
+            "artifact": {
+                "file": ARTIFACT,
+                "sha256": sha256_file(staged_artifact),
+                "bytes": staged_artifact.stat().st_size,
+            },
+        }
+        staged_manifest.write_text(json.dumps(full, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(staged_artifact, artifact_path)
+        os.replace(staged_manifest, directory / MANIFEST)
+    finally:
+        staged_artifact.unlink(missing_ok=True)
+        staged_manifest.unlink(missing_ok=True)
     return directory
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +62,25 @@ def test_default_bundle_ships_in_the_package_and_is_small():
     size = sum(p.stat().st_size for p in DEFAULT_BUNDLE_DIR.iterdir())
     assert size < 50 * 1024 * 1024
     assert Engine.load().version == read_manifest(DEFAULT_BUNDLE_DIR)["version"]
+
+
+def test_an_interrupted_save_leaves_the_previous_bundle_whole(copy, monkeypatch):
+    import classifier.bundle as bundle_module
+
+    before = Engine.load(copy)
+    artifact = load_bundle(copy).artifact
+    manifest = read_manifest(copy)
+
+    def dump_half_then_stop(value, path, **kwargs):
+        Path(path).write_bytes(b"half an artifact")
+        raise KeyboardInterrupt  # Ctrl-C during the seconds of compression
+
+    monkeypatch.setattr(bundle_module.joblib, "dump", dump_half_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        bundle_module.save_bundle(artifact, manifest, copy)
+    after = Engine.load(copy)  # still loads: the artifact and its manifest were never touched
+    assert after.version == before.version
+    assert sorted(p.name for p in copy.iterdir() if p.name.startswith(".")) == []
+    monkeypatch.undo()
+    bundle_module.save_bundle(artifact, {**manifest, "version": "resaved"}, copy)
+    assert Engine.load(copy).version == "resaved"
