@@ -34,6 +34,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -196,13 +197,22 @@ def _retrain(args: argparse.Namespace, settings: Settings, db: Database, progres
         "note": "moderator decisions + Akismet submit-spam/ham",
     }
     progress(f"training pool: {len(pool.examples)} rows from {', '.join(pool.sources)}")
+    params = TrainParams(seed=args.seed, source_weights={"youtube": 3.0, FEEDBACK_SOURCE: args.feedback_weight})
+    if current is not None and not args.force and not args.dry_run:
+        refused = _refused_before(settings.bundles_dir, current.version, pool.sources, params)
+        if refused is not None:
+            print(
+                f"retrain: kept {current.version}: candidate {refused} was trained on this same data and refused; "
+                "nothing to train (--force trains and promotes anyway)",
+                flush=True,
+            )
+            return KEPT
 
     settings.bundles_dir.mkdir(parents=True, exist_ok=True)
     version = _unique_version(settings.bundles_dir, args.version)
     scratch = tempfile.TemporaryDirectory(prefix="moderato-dry-run-") if args.dry_run else None
     out_dir = Path(scratch.name) / version if scratch else settings.bundles_dir / version
     try:
-        params = TrainParams(seed=args.seed, source_weights={"youtube": 3.0, FEEDBACK_SOURCE: args.feedback_weight})
         train_bundle(pool.examples, out_dir, params=params, version=version, sources=pool.sources, progress=progress)
         candidate = Engine.load(out_dir)
 
@@ -266,6 +276,29 @@ def _retrain(args: argparse.Namespace, settings: Settings, db: Database, progres
         record_promotion(session=session, version=version, promoted_by="retrain", note=gate.summary()[:2000])
     print(f"retrain: promoted {version} over {kept} ({headline})", flush=True)
     return PROMOTED
+
+
+def _refused_before(bundles_dir: Path, current: str, sources: dict[str, Any], params: TrainParams) -> str | None:
+    """A candidate already refused against `current` that was trained on these same sources (row counts
+    and hashes of every corpus, the feedback's count and newest decision) with these parameters.
+
+    Training it again would make the same bundle and the same refusal: a nightly cron would add
+    another ~16 MB directory each night until new feedback arrives."""
+    wanted = json.loads(json.dumps({"sources": sources, "params": params.to_dict()}, sort_keys=True, default=str))
+    if not bundles_dir.is_dir():
+        return None
+    for directory in sorted(bundles_dir.iterdir()):
+        try:
+            gate = json.loads((directory / "gate.json").read_text(encoding="utf-8"))
+            manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(gate, dict) or not isinstance(manifest, dict):
+            continue
+        if gate.get("promote") is False and gate.get("judged_against") == current:
+            if {"sources": manifest.get("sources"), "params": manifest.get("params")} == wanted:
+                return directory.name
+    return None
 
 
 def _headline(current: dict[str, DatasetResult] | None, candidate: dict[str, DatasetResult]) -> str:

@@ -254,6 +254,28 @@ def test_retrain_trains_judges_and_records_the_outcome(env, capsys, client, site
         assert current(db) == "tiny-current"
 
 
+def test_retrain_does_not_train_again_what_it_refused_on_the_same_data(env, capsys, client, site, db, tiny_bundle):
+    add_version(tiny_bundle, env, "tiny-current")
+    with db.write_session() as session:
+        record_promotion(session=session, version="tiny-current")
+    _feedback(client, site, db, n=9)
+    assert retrain.main([*TINY, "--version", "cand"]) in (0, 3)
+    # Whatever the gate said, make it the refusal a nightly cron meets: cand refused against tiny-current.
+    gate_file = env.bundles_dir / "cand" / "gate.json"
+    gate = json.loads(gate_file.read_text(encoding="utf-8"))
+    gate_file.write_text(json.dumps({**gate, "promote": False, "judged_against": "tiny-current"}), encoding="utf-8")
+    with db.write_session() as session:
+        record_promotion(session=session, version="tiny-current")
+    capsys.readouterr()
+
+    assert retrain.main(TINY) == 3
+    assert "candidate cand was trained on this same data and refused" in capsys.readouterr().out
+    assert sorted(p.name for p in env.bundles_dir.iterdir()) == ["cand", "tiny-current"]
+    # Another seed is other training: it runs (and --force always does).
+    assert retrain.main([*TINY, "--seed", "7", "--version", "seed7"]) in (0, 3)
+    assert (env.bundles_dir / "seed7" / "manifest.json").is_file()
+
+
 def test_retrain_force_promotes_and_dry_run_writes_nothing(env, capsys, client, site, db, tiny_bundle):
     add_version(tiny_bundle, env, "tiny-current")
     with db.write_session() as session:
