@@ -33,7 +33,7 @@ from classifier.decision import ATTRIBUTES, Policy, decide
 from classifier.errors import IncompatibleBundle, InputError
 from classifier.features import Analysis, WordFeatures, analyze, analyze_normalized, article_words
 from classifier.stacker import Trees, plug_rows
-from classifier.text import normalize, signals
+from classifier.text import normalize, signals, visible_length
 from classifier.types import Article, Assessment, Reason, Span
 
 MAX_CHARS = 100_000  # the engine's own guard; the API enforces its tighter limit first
@@ -621,10 +621,19 @@ class Engine:
         reasons = tuple(evidence[label] for label in verdict.flagged)
         return Assessment(verdict.action, scores, attributes, reasons, self.version, evidence)
 
-    def _span(self, analysis: Analysis, start: int, end: int) -> Span:
-        o_start, o_end = analysis.normalized.to_original(start, end)
+    def _spans(self, analysis: Analysis, pieces: Sequence[tuple[int, int]]) -> tuple[Span, ...]:
+        """Normalized [start, end) pieces, in order, as spans of the original text. Pieces that meet
+        in one original character (one that normalized into several, "¼" -> "1⁄4", each part in
+        another piece) are one span: spans of a reason never overlap."""
+        merged: list[list[int]] = []
+        for start, end in pieces:
+            o_start, o_end = analysis.normalized.to_original(start, end)
+            if merged and o_start < merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], o_end)
+            else:
+                merged.append([o_start, o_end])
         original = analysis.normalized.original
-        return Span(o_start, o_end, original[o_start:o_end])
+        return tuple(Span(s, e, original[s:e]) for s, e in merged)
 
     def _evidence(
         self, raw: RawScores, scores: dict[str, float | None], attributes: dict[str, float], policy: Policy
@@ -652,27 +661,23 @@ class Engine:
                     grown.add(k)
                     k += j - i
         picked = sorted(grown)
-        spans = []
-        spam_text = []
-        for i in picked:
-            sentence = analysis.sentences[i]
-            spans.append(self._span(analysis, sentence.start, sentence.end))
-            spam_text.append(text[sentence.start : sentence.end])
+        spans = self._spans(analysis, [(analysis.sentences[i].start, analysis.sentences[i].end) for i in picked])
+        spam_text = [text[analysis.sentences[i].start : analysis.sentences[i].end] for i in picked]
         spam_signals = signals(" ".join(spam_text), obfuscated=analysis.normalized.obfuscated) if spam_text else []
         if any("s:novel_brand" in analysis.sentences[i].extra for i in picked):
             spam_signals.append("unmentioned_brand")
         elif any("s:novel_name" in analysis.sentences[i].extra for i in picked):
             spam_signals.append("unmentioned_name")
-        evidence["spam"] = Reason("spam", spam_score, tuple(spans), tuple(spam_signals))
+        evidence["spam"] = Reason("spam", spam_score, spans, tuple(spam_signals))
 
         # Toxicity: words whose span head fires, merged into phrases.
         toxicity = scores["toxicity"] or 0.0
-        tox_spans: list[Span] = []
+        tox_spans: tuple[Span, ...] = ()
         if toxicity >= policy.thresholds["toxicity"].hold:
             spans_found = self.toxic_word_spans(raw, gate=self.span_gate, word=self.span_word, length=self.span_length)
-            tox_spans = [self._span(analysis, s, e) for s, e in spans_found]
+            tox_spans = self._spans(analysis, spans_found)
         tox_signals = tuple(name for name in ATTRIBUTES if attributes[name] >= 0.5)
-        evidence["toxicity"] = Reason("toxicity", toxicity, tuple(tox_spans), tox_signals)
+        evidence["toxicity"] = Reason("toxicity", toxicity, tox_spans, tox_signals)
 
         off_topic = scores["off_topic"]
         if off_topic is not None and off_topic_features is not None:
@@ -695,7 +700,8 @@ class Engine:
         """
         if _sigmoid(raw.logits["toxic_span_gate"]) < gate or not raw.ids.word_lengths:
             return []
-        chars = max(len(raw.analysis.normalized.original), SPAN_REFERENCE_CHARS / 10)
+        # The length a reader sees: zero-width characters stuffed in must not raise the cut.
+        chars = max(visible_length(raw.analysis.normalized.original), SPAN_REFERENCE_CHARS / 10)
         cut = math.log(word / (1.0 - word)) + length * math.log(chars / SPAN_REFERENCE_CHARS)
         text = raw.analysis.normalized.text
         merged: list[list[int]] = []

@@ -144,6 +144,14 @@ def _fold_char(ch: str) -> str:
     return "".join(_CONFUSABLES.get(c, c) for c in folded)
 
 
+def visible_length(text: str) -> int:
+    """`len(text)` without the invisible characters `normalize` drops: a comment with a zero-width
+    space between every letter is as long as its reader (and a rater) sees it."""
+    if text.isascii():
+        return len(text)
+    return len(text) - sum(text.count(ch) for ch in _INVISIBLE)
+
+
 def is_blank(text: str) -> bool:
     """True when `text` shows nothing: only whitespace, invisible format characters (zero-width
     spaces and joiners, BOM, soft hyphen) or control characters. Such a comment has no words to

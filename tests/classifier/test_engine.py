@@ -4,13 +4,17 @@ behave on hostile or odd input."""
 from __future__ import annotations
 
 import gc
+import json
 
 import numpy as np
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-from classifier import Article, Engine, InputError
+from classifier import DECISIONS, LABELS, Article, Assessment, Engine, InputError
 from classifier.engine import off_topic_features
 from classifier.features import analyze, feature_list
+from classifier.text import is_blank
 
 TEXTS = [
     "Great article, thanks! Visit my blog at cheap-pills dot com for discounts",
@@ -241,3 +245,186 @@ def test_vectorizing_rows_together_equals_each_row_alone(engine):
         start, end = together.indptr[r], together.indptr[r + 1]
         assert together.indices[start:end].tolist() == unique.tolist()
         assert together.values[start:end].tolist() == values.tolist()
+
+
+# --- properties on arbitrary and adversarial text (the shipped default bundle) ----------------------
+
+#: Pieces that have broken or could break offset bookkeeping: combining marks, characters that
+#: NFKC/NFKD expands into several ("ﬁ", "Ⅻ", "㎏", "¼", "ﷺ"), fullwidth letters, emoji with ZWJ and
+#: skin tones, astral letters, bidi overrides, CR/CRLF and other line ends, control and format
+#: characters, look-alike letters, and the words and tricks the heads react to.
+ADVERSARIAL = (
+    "\u0301", "\u0308\u0323", "ﬁ", "ﬃ", "Ⅻ", "㎏", "¼", "½", "ﷺ", "㏂", "⑴", "…", "Ｆｒｅｅ", "ｉｄｉｏｔ",
+    "👩🏽‍👩🏽‍👧🏽", "👍🏿", "🏳️‍🌈", "\U0001d400\U0001d41b", "\U00020000", "\u202e", "\u202d", "\u200f", "\u2066",
+    "\r\n", "\r", "\n", "\u2028", "\u2029", "\x85", "\x01", "\x1b", "\x7f", "\t", "\u200b", "\u200d",
+    "\ufeff", "\u00ad", "İ", "ß", "ǅ", "ΐ", "Ω", "K", "שלום", "مرحبا", "名前は", "Привет", "саsinо",
+    "idiot", "stupid", "moron", "fuck", "Idiot!", "viagra", "casino", "free", "cash", "bit.ly/x",
+    "www.x.com", "ex4mple dot com", "v i a g r a", "c-a-s-i-n-o", "fr33", "$25/month", "+1 555 010 2222",
+    "(from Eagle)", "Insurance Panda", "I", "my", "the", "council", "flood", ".", "!", "?", " - ", ";",
+    "&amp;", "<br>", " ", "  ",
+)  # fmt: skip
+_piece = st.one_of(
+    st.sampled_from(ADVERSARIAL),
+    st.characters(exclude_categories=("Cs",), exclude_characters="\x00"),  # any code point, astral too
+)
+_pieces = st.lists(_piece, min_size=1, max_size=30).map("".join)
+_no_letters = st.text(st.sampled_from("0123456789 .,!?-_*/()[]$%@#\n\r\t😀🙂👍🏽\u200b"), min_size=1, max_size=60)
+_long_word = st.builds(lambda c, n: c * n, st.sampled_from(["a", "x", "é", "я", "ﬁ", "1.", "ab-", "😀"]),
+                       st.integers(30, 400))  # fmt: skip
+_spread = _pieces.map(lambda t: "\u200b".join(t))  # a zero-width character between every character
+ANY_TEXT = st.one_of(_pieces, _pieces, _no_letters, _long_word, _spread).filter(lambda t: not is_blank(t))
+ANY_ARTICLE = st.one_of(
+    st.none(),
+    st.just(Article("Flood hits town", "The river burst its banks on Monday and the council opened shelters.")),
+    st.just(Article("", "")),
+    st.builds(Article, st.text(max_size=40), _pieces),
+)
+PROPERTY = settings(max_examples=60, deadline=None)
+
+
+@pytest.fixture(scope="module")
+def default_engine():
+    return Engine.load()
+
+
+def _everything(engine: Engine):
+    """Every label held from 0: every evidence path (spam sentences, toxic words) runs."""
+    return engine.policy.with_overrides({"spam": {"hold": 0.0}, "toxicity": {"hold": 0.0}, "off_topic": {"hold": 0.0}})
+
+
+def _check_assessment(a: Assessment, text: str, article: Article | None) -> None:
+    assert a.decision in DECISIONS
+    assert set(a.scores) == {"spam", "toxicity", "off_topic"}
+    with_article = article is not None and not article.is_empty
+    assert (a.scores["off_topic"] is None) == (not with_article)
+    for value in (*(v for v in a.scores.values() if v is not None), *a.attributes.values()):
+        assert isinstance(value, float) and 0.0 <= value <= 1.0
+    assert [r.label for r in a.reasons] == list(dict.fromkeys(r.label for r in a.reasons))
+    for reason in (*a.reasons, *a.evidence.values()):
+        assert reason.label in LABELS and reason.label != "ham"
+        assert 0.0 <= reason.score <= 1.0
+        end = 0
+        for span in sorted(reason.spans, key=lambda s: s.start):
+            assert 0 <= span.start < span.end <= len(text)
+            assert span.text == text[span.start : span.end]
+            assert span.start >= end, f"overlapping {reason.label} spans: {reason.spans}"
+            end = span.end
+
+
+@PROPERTY
+@given(ANY_TEXT, ANY_ARTICLE)
+@example("you stupid fucking idiot¼moron", None)  # "¼" -> "1⁄4": two toxic words met in one character
+def test_assess_is_total_and_its_spans_point_into_the_original(default_engine, text, article):
+    for policy in (None, _everything(default_engine)):
+        _check_assessment(default_engine.assess(text, article, policy=policy), text, article)
+
+
+def test_toxic_words_meeting_in_one_expanded_character_are_one_span(default_engine):
+    text = "you stupid fucking idiot¼moron"
+    (reason,) = default_engine.assess(text).reasons
+    assert reason.label == "toxicity"
+    assert [s.text for s in reason.spans] == ["stupid fucking idiot¼moron"]  # was "...idiot¼" and "¼moron"
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(ANY_TEXT, ANY_ARTICLE), min_size=1, max_size=20))
+def test_a_batch_says_exactly_what_assess_says(default_engine, items):
+    policy = _everything(default_engine)
+    assert default_engine.assess_batch(items) == [default_engine.assess(t, a) for t, a in items]
+    assert default_engine.assess_batch(items, policy=policy) == [
+        default_engine.assess(t, a, policy=policy) for t, a in items
+    ]
+
+
+@PROPERTY
+@given(ANY_TEXT, ANY_ARTICLE)
+def test_to_dict_is_json_and_round_trips(default_engine, text, article):
+    for policy in (None, _everything(default_engine)):
+        out = default_engine.assess(text, article, policy=policy).to_dict()
+        assert json.loads(json.dumps(out, allow_nan=False, ensure_ascii=False)) == out
+        assert json.loads(json.dumps(out, allow_nan=False)) == out
+        assert set(out) == {"decision", "scores", "attributes", "reasons", "model_version"}
+        for reason in out["reasons"]:
+            for span in reason["spans"]:
+                assert text[span["start"] : span["end"]] == span["text"]
+
+
+# --- obfuscation is seen through -------------------------------------------------------------------
+
+#: Look-alike letters that `normalize` folds back to the Latin letter they replace.
+LOOK_ALIKES = {
+    "a": "а", "b": "β", "c": "с", "d": "ԁ", "e": "е", "g": "ɡ", "h": "һ", "i": "і", "j": "ј", "k": "κ",
+    "l": "ℓ", "m": "м", "n": "ո", "o": "о", "p": "р", "q": "ԛ", "s": "ѕ", "t": "τ", "u": "υ", "v": "ν",
+    "w": "ԝ", "x": "х", "y": "у",
+}  # fmt: skip
+INVISIBLE = ("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad")
+CALM = "The council met on Tuesday to discuss the budget and the new bus lanes. "
+#: (before, phrase, after, label): a phrase the default bundle flags for `label`, in short and in
+#: long (over 200 characters: the toxic-word cut grows with length) company.
+OBFUSCATED_CASES = [
+    ("Hope everyone got out safely. ", "You are a stupid idiot and a moron", ". See you.", "toxicity"),
+    ("", "Shut up you pathetic loser", "", "toxicity"),
+    (CALM * 4, "what a dumb clown, honestly.", "", "toxicity"),
+    (CALM * 3, "Shut up you pathetic loser.", " " + CALM, "toxicity"),
+    ("Terrible news about the flood. ", "Buy cheap viagra online at our pharmacy, free shipping", "", "spam"),
+    ("Sad to see. ", "Earn $500 a day from home, message me on telegram", " Stay safe all.", "spam"),
+    (CALM * 3, "Earn $500 a day from home, message me on telegram.", "", "spam"),
+]
+FLOOD_ARTICLE = Article("Flood hits town", "The river burst its banks on Monday and the council opened shelters.")
+
+
+@st.composite
+def _obfuscated(draw, case):
+    """(plain text, obfuscated text, where each plain character went in the obfuscated text): the
+    phrase with zero-width characters inserted and letters swapped for look-alikes at drawn places,
+    and the company (not the phrase) optionally stuffed with zero-width characters too."""
+    before, phrase, after, _ = case
+    stuff = draw(st.booleans())
+    pieces: list[str] = []
+    where: list[int] = []
+    length = 0
+    for part, in_phrase in ((before, False), (phrase, True), (after, False)):
+        for ch in part:
+            how = draw(st.sampled_from(["keep", "invisible", "look-alike"])) if in_phrase else "keep"
+            if not in_phrase and stuff:
+                how = "invisible"
+            swapped = LOOK_ALIKES.get(ch.lower(), ch) if how == "look-alike" else ch
+            where.append(length)
+            pieces.append(swapped)
+            length += 1
+            if how == "invisible":
+                pieces.append(draw(st.sampled_from(INVISIBLE)))
+                length += 1
+    return before + phrase + after, "".join(pieces), where
+
+
+def _spread(plain: str) -> tuple[str, str, list[int]]:
+    """`plain` with a zero-width space after every character, as `_obfuscated` draws it."""
+    return plain, "".join(ch + "\u200b" for ch in plain), [2 * i for i in range(len(plain))]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(OBFUSCATED_CASES).flatmap(lambda c: st.tuples(st.just(c), _obfuscated(c))), ANY_ARTICLE)
+@example(  # zero-width characters made the comment "longer": the toxic-word cut rose and "dumb" lost its span
+    (OBFUSCATED_CASES[2], _spread(CALM * 4 + "what a dumb clown, honestly.")), None
+)
+def test_obfuscation_keeps_the_score_and_the_span(default_engine, drawn, article):
+    """Zero-width characters and look-alike letters leave the normalized words as they were; what
+    changes is only the obfuscation flags (a spam signal by design: the spam score may rise) and the
+    length bucket, a few features among the comment's hundred or so in an l2-normalised vector, so
+    toxicity moves by well under 0.05 (0.01 at most in exploration) and spam does not fall. Every
+    span of the plain text, moved to where its characters went, is covered by a span of the
+    obfuscated one."""
+    (before, phrase, after, label), (plain, obfuscated, where) = drawn
+    a, b = default_engine.assess(plain, article), default_engine.assess(obfuscated, article)
+    assert label in [r.label for r in a.reasons], "the plain phrase must be flagged to begin with"
+    assert label in [r.label for r in b.reasons]
+    assert abs(b.scores["toxicity"] - a.scores["toxicity"]) <= 0.05
+    assert b.scores["spam"] >= a.scores["spam"] - 0.01
+    covered = b.evidence[label].spans
+    assert a.evidence[label].spans
+    for span in a.evidence[label].spans:
+        start, end = where[span.start], where[span.end - 1] + 1
+        assert any(s.start <= start and end <= s.end for s in covered), (span, covered)
+    phrase_start, phrase_end = where[len(before)], where[len(before) + len(phrase) - 1] + 1
+    assert any(s.start < phrase_end and phrase_start < s.end for s in covered), "no span on the phrase"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from classifier.text import normalize, plug_breaks, sentence_spans, signals
+from classifier.text import _CONFUSABLES, _INVISIBLE, normalize, plug_breaks, sentence_spans, signals, visible_length
 
 
 def test_plain_ascii_is_lowercased_with_identity_offsets():
@@ -125,3 +125,63 @@ def test_a_parenthetical_clause_is_split_off_but_a_bare_brand_is_not():
     parts = _segments("No antibiotics here (immunity gummies for kids, fewer sick days, kb-vit.com).")
     assert parts == ["no antibiotics here", "immunity gummies for kids, fewer sick days, kb-vit.com"]
     assert len(_segments("Only $25/month (from Insurance Panda) and more.")) == 1
+
+
+# --- properties of normalize on adversarial text ---------------------------------------------------
+
+_ODD = (
+    "\u0301", "\u0308\u0323", "ﬁ", "ﬃ", "Ⅻ", "㎏", "¼", "ﷺ", "㏂", "⑴", "…", "Ｆｒｅｅ", "👩🏽‍👩🏽‍👧🏽", "👍🏿",
+    "\U0001d400", "\u202e", "\u202d", "\r\n", "\r", "\u2028", "\x85", "\x01", "\x7f", "\u200b", "\u200d",
+    "\ufeff", "\u00ad", "İ", "ß", "ǅ", "ΐ", "K", "שלום", "مرحبا", "名前", "саsinо", "&amp;", "<br>", "&#x41;",
+    "v i a g r a", "c-a-s-i-n-o", "ex4mple dot com", "www . x . cash", "fr33", "b1tcoin", "$25", " ", ".",
+)  # fmt: skip
+ODD_TEXT = st.lists(st.one_of(st.sampled_from(_ODD), st.characters(exclude_categories=("Cs",))), max_size=30).map(
+    "".join
+)
+PLAIN_TEXT = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ 0134578$@.-_*&;<>/\n"))
+#: Look-alike letters from `normalize`'s own table, by the Latin letter they fold to.
+_LOOK_ALIKES: dict[str, list[str]] = {}
+for _alike, _latin in _CONFUSABLES.items():
+    _LOOK_ALIKES.setdefault(_latin, []).append(_alike)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ODD_TEXT)
+@example("½")
+def test_the_offset_map_is_monotonic_and_every_slice_maps_inside_the_original(text):
+    n = normalize(text)
+    if n.offsets is None:
+        assert n.text == text.lower() and text.isascii()
+        return
+    assert len(n.offsets) == len(n.text) + 1 and n.offsets[-1] == len(text)
+    assert all(0 <= a <= b for a, b in zip(n.offsets, n.offsets[1:], strict=False))
+    assert all(0 <= i < len(text) for i in n.tricks)
+    for i in range(len(n.text)):
+        for j in (i + 1, len(n.text)):
+            start, end = n.to_original(i, j)
+            assert 0 <= start < end <= len(text)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(PLAIN_TEXT, ODD_TEXT), st.data())
+def test_invisible_characters_anywhere_change_nothing_but_the_obfuscation_flag(text, data):
+    stuffed = "".join(ch + data.draw(st.sampled_from(["", *sorted(_INVISIBLE)])) for ch in text)
+    n, s = normalize(text), normalize(stuffed)
+    assert s.text == n.text
+    assert visible_length(stuffed) == visible_length(text)
+    if stuffed != text:
+        assert s.obfuscated
+
+
+@settings(max_examples=150, deadline=None)
+@given(PLAIN_TEXT, st.data())
+def test_look_alike_letters_fold_back_to_the_latin_text(text, data):
+    swapped = "".join(
+        data.draw(st.sampled_from([ch, *_LOOK_ALIKES.get(ch.lower(), [])])) if ch.isalpha() else ch for ch in text
+    )
+    n, s = normalize(text), normalize(swapped)
+    assert s.text == n.text
+    assert s.obfuscated or swapped == text
+    # a swap is one character for one: every normalized character maps where it did in the Latin text
+    identity = (*range(len(n.text)), len(text))
+    assert (s.offsets or identity) == (n.offsets or identity)
