@@ -243,10 +243,14 @@ def analyze_normalized(normalized: Normalized, article: frozenset[str] | None = 
         found.extend((normalized.to_normalized(i), "s:obfuscated") for i in normalized.tricks)
         if "%" in text:
             found.extend((m.start(), "s:rate") for m in RATE.finditer(text))
+        # A name is filed once per sentence. The check is a set, not `name in extra`: extra already
+        # holds the sentence's word pairs, and 10,000 "$1" in one sentence made that scan quadratic.
+        filed: set[tuple[int, str]] = set()
         for position, name in found:
-            extra = sentences[max(bisect_right(starts, position) - 1, 0)].extra
-            if name not in extra:
-                extra.append(name)
+            index = max(bisect_right(starts, position) - 1, 0)
+            if (index, name) not in filed:
+                filed.add((index, name))
+                sentences[index].extra.append(name)
         for sentence in sentences:
             extra = sentence.extra
             if named:
