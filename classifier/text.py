@@ -48,7 +48,7 @@ _SPACED_DOMAIN = re.compile(r"\b[a-z](?: [a-z]){2,40} ?\. ?[a-z](?: [a-z]){1,3}\
 _SPELT_DOT = r"\(dot\)|\[dot\]|\[\.\]|\bdot\b"
 # "example dot com", "example (dot) net", "example[.]org", "example . com".
 _DOT_WORD = re.compile(
-    r"\s*(?:" + _SPELT_DOT + r"|\(\.\))\s*"
+    r"(?<!\s)\s*(?:" + _SPELT_DOT + r"|\(\.\))\s*"
     r"(?=(?:com|net|org|io|co|xyz|info|biz|ru|me|ly|app|shop|site|online|store|link|top|us|uk|cc|tk|gg"
     r"|ca|au|nz|ie|de|eu|in|tv|live|club|market|finance)\b)"
     # a spaced dot only before endings that are no English word ("ended . Me and you" is no domain)
@@ -248,7 +248,7 @@ _NOT_AN_END = (
     r"(?<!\b(?:prof|corp|dept|capt|govt|bros)\.)"
 )
 _SENTENCE_BREAK = re.compile(
-    rf"(?=[\s;\"')\]])(?:(?<=[.!?…]){_NOT_AN_END}[\"')\]]*\s+|\n+|\s+[-–—|]{{1,2}}\s+|;\s+)"
+    rf"(?=[\s;\"')\]])(?:(?<=[.!?…]){_NOT_AN_END}[\"')\]]*\s+|\n+|\s{{1,40}}[-–—|]{{1,2}}\s+|;\s+)"
     r"|(?=[A-Z])(?<=[.!?])"
 )
 # A bare domain ("incmedia.org", "ketocoffee.store/deal"): labels of two or more characters, so
@@ -268,18 +268,21 @@ def might_hold_link(text: str) -> bool:
     return "://" in text or "www." in text or _DOT_LETTER.search(text) is not None
 
 
+# Crafted text must not cost seconds. A pattern that restarts at every position of a long run and
+# scans to its end is quadratic (20,000 characters of "1-1-1-..." took 3 s, of spaces before ". com"
+# 8 s). So runs are bounded: links and phone numbers here (_RUN, longer than any such run in our
+# data: 353 characters), _DOMAIN's labels to DNS's 63 characters, _SPACED_DOMAIN, URL, PRICE, MONEY
+# and the dash break of _SENTENCE_BREAK; and a pattern that opens with optional white space starts
+# only where a run of it starts (`(?<!\s)`: a later start in the same run would fail the same way).
+# With all of this, the analysis of each of the 70,523 texts of training_data/ and ../shared/corpora
+# is identical, so the shipped bundle is unchanged.
+_RUN = 400
 # A link followed by more text, and a parenthetical aside of six or more words:
 # places where a plug is glued into a sentence without punctuation.
-_LINK_THEN_TEXT = re.compile(rf"(?:https?://\S+|www\.\S+|{_DOMAIN})\s+(?=\S)")
-# Each run is bounded (here, and in _DOMAIN to DNS's 63-character labels, _SPACED_DOMAIN, PRICE and
-# MONEY): unbounded, every start inside a long run scanned to its end and back, so 20,000
-# characters of "1-1-1-..." took seconds and tied up a worker. The phone bound exceeds the longest
-# digit run in our training data (353 characters); with all bounds, the analysis of each of the
-# 70,523 texts of training_data/ and ../shared/corpora is identical (features and shipped bundle unchanged).
-_RUN = 400
+_LINK_THEN_TEXT = re.compile(rf"(?:https?://\S{{1,{_RUN}}}+|www\.\S{{1,{_RUN}}}+|{_DOMAIN})\s+(?=\S)")
 _PHONE_THEN_TEXT = re.compile(rf"(?<![\w.,$£€])\+?\d[\d().-]{{0,{_RUN}}}+(?: \d[\d().-]{{0,{_RUN}}}+){{0,3}}\s+(?=\S)")
 _PHONE_DIGITS = 9  # a number glued to the next sentence ends a plug only if it is phone-length
-_ASIDE = re.compile(r"\s*\(([^()]{8,300})\)[.,;:!?]*")
+_ASIDE = re.compile(r"(?<!\s)\s*\(([^()]{8,300})\)[.,;:!?]*")
 _ASIDE_WORDS = 6
 
 
@@ -344,7 +347,7 @@ def word_spans(text: str, start: int = 0, end: int | None = None) -> Iterator[re
 # --- cheap signals --------------------------------------------------------------------------
 
 URL = re.compile(
-    r"https?://\S+|www\.\S+|\b[a-z0-9-]{2,}\.(?:com|net|org|io|co|xyz|info|biz|ru|me|ly|app|shop|site|online"
+    r"https?://\S+|www\.\S+|\b[a-z0-9-]{2,63}\.(?:com|net|org|io|co|xyz|info|biz|ru|me|ly|app|shop|site|online"
     r"|store|link|top|us|uk|cc|tk|gg|gl)\b(?:/\S*)?"
 )
 SHORT_LINK = re.compile(
