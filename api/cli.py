@@ -164,6 +164,10 @@ def _score(args: argparse.Namespace) -> int:
     # like any bad line instead of ending the run; only "\n" ends a line (as for `wc -l`), so a "\r"
     # inside a line (JSON whitespace) does not cut a comment in two. JSON Lines are UTF-8 whatever the locale.
     text_mode: dict[str, Any] = {"encoding": "utf-8", "errors": "surrogateescape", "newline": "\n"}
+    if not reading and sys.stdin is None:  # started with standard input closed (`moderato score <&-`)
+        raise CommandError("no standard input to read: give --input FILE")
+    if not writing and sys.stdout is None:
+        raise CommandError("no standard output to write: give --output FILE")
     if isinstance(sys.stdin, io.TextIOWrapper):
         sys.stdin.reconfigure(**text_mode)
     if isinstance(sys.stdout, io.TextIOWrapper):

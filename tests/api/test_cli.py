@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -169,6 +170,20 @@ def score_cli(tiny_bundle: Path, *argv: str, **kwargs) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         **kwargs,
     )
+
+
+def test_score_with_standard_input_closed_is_one_line(tiny_bundle):
+    # `moderato score <&-`: Python then has no sys.stdin at all.
+    done = subprocess.run(
+        f"{shlex.quote(sys.executable)} -m api.cli score --bundle {shlex.quote(str(tiny_bundle))} <&-",
+        shell=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr == "moderato: error: no standard input to read: give --input FILE\n"
 
 
 def test_score_refuses_to_write_over_its_own_input(tmp_path, capsys, tiny_bundle):
