@@ -396,30 +396,10 @@ def _moderator_create(args: argparse.Namespace) -> int:
 # models (bundles in $MODERATO_DATA_DIR/bundles; the promoted one is recorded in the database)
 
 
-def _bundle_rows(settings: Settings) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
-    """(version, manifest, gate) for each bundle directory, oldest first."""
-    from classifier.bundle import read_manifest
-    from classifier.errors import BundleError
-
-    rows = []
-    directories = sorted(settings.bundles_dir.iterdir()) if settings.bundles_dir.is_dir() else []
-    for directory in directories:
-        try:
-            manifest = read_manifest(directory)
-        except BundleError:
-            continue
-        try:
-            gate = json.loads((directory / "gate.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):  # none (a bundle from scripts/train.py), or cut short by a killed retrain
-            gate = {}
-        rows.append((directory.name, manifest, gate if isinstance(gate, dict) else {}))
-    return rows
-
-
 def _models_list(args: argparse.Namespace) -> int:
     from api.reload import DEFAULT_VERSION
     from api.store.bundles import promoted_version, promotion_history
-    from classifier.bundle import DEFAULT_BUNDLE_DIR, read_manifest
+    from classifier.bundle import DEFAULT_BUNDLE_DIR, bundle_rows, read_manifest
     from classifier.errors import BundleError
 
     settings = _settings()
@@ -433,7 +413,7 @@ def _models_list(args: argparse.Namespace) -> int:
     except BundleError:
         packaged = {"version": "missing"}
     lines: list[tuple[str, dict[str, Any], dict[str, Any]]] = [(DEFAULT_VERSION, packaged, {})]
-    lines += _bundle_rows(settings)
+    lines += bundle_rows(settings.bundles_dir)
     for version, manifest, gate in lines:
         marker = "*" if version == (current or DEFAULT_VERSION) else " "
         rows = manifest.get("rows", {})
@@ -466,9 +446,7 @@ def _validated_bundle(settings: Settings, version: str) -> str:
 def _models_promote(args: argparse.Namespace) -> int:
     from api.store.bundles import record_promotion
 
-    # A version names a directory inside the bundles directory: a path ("/srv/x", "../x") would record a
-    # bundle outside it, which `models list` and `prune` never see (MODERATO_BUNDLE pins any path).
-    if args.version in ("", ".", "..") or os.sep in args.version or (os.altsep and os.altsep in args.version):
+    if not is_version_name(args.version):
         raise CommandError(f"{args.version!r} is not a version: give a directory name from `moderato models list`")
     settings = _settings()
     _validated_bundle(settings, args.version)
@@ -507,12 +485,13 @@ def _models_prune(args: argparse.Namespace) -> int:
     import shutil
 
     from api.store.bundles import promotion_stack
+    from classifier.bundle import bundle_rows
 
     if args.keep < 0:
         raise CommandError("--keep must be 0 or more")
     settings = _settings()
     stack = _run_store(lambda s: promotion_stack(session=s))
-    rows = sorted(_bundle_rows(settings), key=lambda row: (str(row[1].get("created_at", "")), row[0]))
+    rows = sorted(bundle_rows(settings.bundles_dir), key=lambda row: (str(row[1].get("created_at", "")), row[0]))
     why: dict[str, str] = {}
     if stack:
         why[stack[-1]] = "served (promoted)"
@@ -571,6 +550,20 @@ def bounded_number(low: float, high: float) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def is_version_name(raw: str) -> bool:
+    """A version names a directory inside the bundles directory. A path ("/srv/x", "../x") would
+    record or write a bundle outside it, which `models list` and `prune` never see (MODERATO_BUNDLE
+    pins any path)."""
+    return raw not in ("", ".", "..") and os.sep not in raw and not (os.altsep and os.altsep in raw)
+
+
+def version_name(raw: str) -> str:
+    """An argparse type: a version name (`is_version_name`)."""
+    if not is_version_name(raw):
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a version name (a directory name, no '/')")
+    return raw
 
 
 #: Seeds scikit-learn and numpy take (others fail only after the data is loaded).

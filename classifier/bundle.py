@@ -23,7 +23,7 @@ import joblib
 import sklearn
 
 from classifier.decision import Policy
-from classifier.errors import BundleNotFound, IncompatibleBundle
+from classifier.errors import BundleError, BundleNotFound, IncompatibleBundle
 
 FORMAT = 3  # 2: attribute calibration takes log sigmoid(toxicity logit); 3: the plug stacker
 ARTIFACT = "bundle.joblib"
@@ -122,6 +122,30 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise IncompatibleBundle(f"{manifest_path} is not a JSON object", path=str(directory))
     return manifest
+
+
+#: Beside a candidate's manifest: what the promotion gate said of it (written by scripts/retrain.py).
+GATE_FILE = "gate.json"
+
+
+def bundle_rows(bundles_dir: Path) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(version, manifest, gate) for each bundle directory under `bundles_dir`, by name.
+
+    A directory without a readable manifest is skipped; a missing or damaged gate file (a bundle
+    from scripts/train.py, or a retrain killed while writing it) reads as {}."""
+    rows = []
+    directories = sorted(bundles_dir.iterdir()) if bundles_dir.is_dir() else []
+    for directory in directories:
+        try:
+            manifest = read_manifest(directory)
+        except BundleError:
+            continue
+        try:
+            gate = json.loads((directory / GATE_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            gate = {}
+        rows.append((directory.name, manifest, gate if isinstance(gate, dict) else {}))
+    return rows
 
 
 def load_bundle(path: str | Path | None = None) -> Bundle:

@@ -38,13 +38,13 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.cli import SEED, bounded_int, bounded_number
+from api.cli import SEED, bounded_int, bounded_number, version_name
 from api.config import Settings
 from api.db import Database, migrate
 from api.reload import current_bundle_dir
 from api.store.bundles import record_promotion
 from api.store.feedback import FEEDBACK_SOURCE, feedback_examples
-from classifier.bundle import new_version
+from classifier.bundle import GATE_FILE, bundle_rows, new_version
 from classifier.dataset import assemble_training_pool, default_corpora_dir, default_training_data_dir
 from classifier.engine import Engine
 from classifier.errors import BundleError, ClassifierError
@@ -77,13 +77,6 @@ class Clock:
         print(f"[{time.monotonic() - self.started:5.0f}s] {message}", flush=True)
 
 
-def _version_name(raw: str) -> str:
-    """A version is a directory name inside the bundles directory, never a path out of it."""
-    if raw in ("", ".", "..") or Path(raw).name != raw:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a version name (a directory name, no '/')")
-    return raw
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="retrain.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -114,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-corpora", action="store_true", help="train and evaluate without the shared corpora")
     parser.add_argument("--training-data", type=Path, default=default_training_data_dir())
     parser.add_argument(
-        "--version", type=_version_name, default=None, help="candidate version name (default: m<UTC timestamp>)"
+        "--version", type=version_name, default=None, help="candidate version name (default: m<UTC timestamp>)"
     )
     parser.add_argument("--seed", type=SEED, default=1234)
     return parser
@@ -241,7 +234,7 @@ def _retrain(args: argparse.Namespace, settings: Settings, db: Database, progres
             current_version=current.version if current else None,
             gate=gate,
         )
-        (out_dir / "gate.json").write_text(
+        (out_dir / GATE_FILE).write_text(
             json.dumps(
                 {
                     "promote": gate.promote,
@@ -285,19 +278,10 @@ def _refused_before(bundles_dir: Path, current: str, sources: dict[str, Any], pa
     Training it again would make the same bundle and the same refusal: a nightly cron would add
     another ~16 MB directory each night until new feedback arrives."""
     wanted = json.loads(json.dumps({"sources": sources, "params": params.to_dict()}, sort_keys=True, default=str))
-    if not bundles_dir.is_dir():
-        return None
-    for directory in sorted(bundles_dir.iterdir()):
-        try:
-            gate = json.loads((directory / "gate.json").read_text(encoding="utf-8"))
-            manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if not isinstance(gate, dict) or not isinstance(manifest, dict):
-            continue
-        if gate.get("promote") is False and gate.get("judged_against") == current:
-            if {"sources": manifest.get("sources"), "params": manifest.get("params")} == wanted:
-                return directory.name
+    for version, manifest, gate in bundle_rows(bundles_dir):
+        refused_here = gate.get("promote") is False and gate.get("judged_against") == current
+        if refused_here and {"sources": manifest.get("sources"), "params": manifest.get("params")} == wanted:
+            return version
     return None
 
 
