@@ -25,7 +25,12 @@ import sklearn
 from classifier.decision import Policy
 from classifier.errors import BundleError, BundleNotFound, IncompatibleBundle
 
-FORMAT = 3  # 2: attribute calibration takes log sigmoid(toxicity logit); 3: the plug stacker
+# 2: attribute calibration takes log sigmoid(toxicity logit); 3: the plug stacker; 4: toxicity's
+# calibration takes the most toxic word's logit. A format-3 bundle is read as one whose toxicity
+# calibration has no second input (c = 0), which is what it is; an older Moderato refuses format 4
+# rather than scoring it with the wrong second input.
+FORMAT = 4
+READABLE_FORMATS = (3, 4)
 ARTIFACT = "bundle.joblib"
 MANIFEST = "manifest.json"
 DEFAULT_BUNDLE_DIR = Path(__file__).resolve().parent / "bundles" / "default"
@@ -153,9 +158,10 @@ def load_bundle(path: str | Path | None = None) -> Bundle:
     directory = Path(path) if path is not None else DEFAULT_BUNDLE_DIR
     manifest = read_manifest(directory)
     fix = "retrain it with `python scripts/train.py` (or install the versions in its manifest)"
-    if manifest.get("format") != FORMAT:
+    if manifest.get("format") not in READABLE_FORMATS:
+        readable = " or ".join(map(str, READABLE_FORMATS))
         raise IncompatibleBundle(
-            f"bundle {directory} has format {manifest.get('format')!r}, this Moderato reads {FORMAT}; {fix}",
+            f"bundle {directory} has format {manifest.get('format')!r}, this Moderato reads {readable}; {fix}",
             path=str(directory),
         )
     built_with = manifest.get("libraries", {}).get("scikit-learn")

@@ -35,6 +35,7 @@ from classifier.bundle import Bundle, new_version, save_bundle
 from classifier.dataset import Example, span_residual
 from classifier.decision import ATTRIBUTES, LABELS
 from classifier.engine import (
+    CALIBRATED_WITH_SECOND_INPUT,
     DOC_HEADS,
     OFF_TOPIC_FEATURES,
     ArticleVector,
@@ -42,6 +43,7 @@ from classifier.engine import (
     RawScores,
     VectorSpace,
     article_vector,
+    calibration_input,
     off_topic_features,
 )
 from classifier.features import Analysis, SentenceFeatures, analyze, article_words, identity_analyzer
@@ -267,19 +269,19 @@ def _word_matrix(space: VectorSpace, rows: Sequence[tuple[Sequence[str], float]]
     return sp.csr_matrix((data, indices, indptr), shape=(len(rows), len(space.idf)))
 
 
-def _platt(logits: np.ndarray, y: np.ndarray, toxicity: np.ndarray | None = None) -> tuple[float, float, float]:
-    """Calibration p = sigmoid(a * logit + b + c * log sigmoid(toxicity_logit)), fitted on the validation slice.
+def _platt(logits: np.ndarray, y: np.ndarray, second: np.ndarray | None = None) -> tuple[float, float, float]:
+    """Calibration p = sigmoid(a * logit + b + c * second), fitted on the validation slice.
 
-    Attributes pass the toxicity logit too: with few positives of their own, their ranking
-    improves when the (much better trained) toxicity head has a say. As log P(toxic) it enters
-    like a factor of a product, P(toxic) * P(attribute | toxic), which suits corpora (Jigsaw) that
-    mark attributes only on toxic comments.
+    `second` is the label's `engine.calibration_input`: for an attribute log P(toxic), which enters
+    like a factor of a product, P(toxic) * P(attribute | toxic), and suits corpora (Jigsaw) that
+    mark attributes only on toxic comments; for toxicity the most toxic word's logit. Fitted here,
+    on comments the heads never saw, c says how far to trust it.
     """
     if len(np.unique(y)) < 2:
         return 1.0, 0.0, 0.0
-    inputs = logits.reshape(-1, 1) if toxicity is None else np.column_stack([logits, -np.logaddexp(0.0, -toxicity)])
+    inputs = logits.reshape(-1, 1) if second is None else np.column_stack([logits, second])
     model = LogisticRegression(C=1e4, solver="lbfgs", max_iter=1000).fit(inputs, y)
-    c = float(model.coef_[0][1]) if toxicity is not None else 0.0
+    c = float(model.coef_[0][1]) if second is not None else 0.0
     return float(model.coef_[0][0]), float(model.intercept_[0]), c
 
 
@@ -577,7 +579,7 @@ def train_bundle(
             continue
         z = np.array([raws[k].logits[name] for k in idx])
         y = np.array([val[k].labels[name] >= 0.5 for k in idx], dtype=int)
-        z_tox = np.array([raws[k].logits["toxicity"] for k in idx]) if name in ATTRIBUTES else np.zeros(len(idx))
+        second = np.array([calibration_input(name, raws[k].logits) for k in idx])
         # Under an article the spam logits are the plug stacker's, with a calibration of their own.
         # The first stage's is fitted on every row's first-stage logit, as it was before there was
         # a stacker, so comments without an article score exactly as they did. One pair of
@@ -591,13 +593,13 @@ def train_bundle(
             fitted_on = {name: (every_row, z)}
         for kind, (rows_of, logits_of) in fitted_on.items():
             if rows_of.any():
-                tox = z_tox[rows_of] if name in ATTRIBUTES else None
-                artifact["calibration"][kind] = _platt(logits_of[rows_of], y[rows_of], tox)
+                with_second = second[rows_of] if name in CALIBRATED_WITH_SECOND_INPUT else None
+                artifact["calibration"][kind] = _platt(logits_of[rows_of], y[rows_of], with_second)
         p = np.zeros(len(idx))
         for kind in np.unique(kinds):
             mine = kinds == kind
             a, b, c = artifact["calibration"][str(kind)]
-            p[mine] = 1.0 / (1.0 + np.exp(-(a * z[mine] + b + c * -np.logaddexp(0.0, -z_tox[mine]))))
+            p[mine] = 1.0 / (1.0 + np.exp(-(a * z[mine] + b + c * second[mine])))
         entry: dict[str, Any] = {"rows": len(idx), "positives": int(y.sum())}
         if len(np.unique(y)) == 2:
             entry["roc_auc"] = round(float(roc_auc_score(y, p)), 4)
@@ -622,7 +624,7 @@ def train_bundle(
         prepared = []
         for e in annotated:
             raw = engine.raw_scores(e.text)
-            flagged = engine._calibrated("toxicity", raw.logits["toxicity"]) >= hold
+            flagged = engine._calibrated("toxicity", raw.logits) >= hold
             gold = {c for a, b in e.toxic_spans or () for c in range(a, b)}
             prepared.append((raw, flagged, gold))
         best = (-1.0, 0.5, 0.5, 0.0)

@@ -52,6 +52,19 @@ def test_other_sklearn_version_is_refused_with_the_fix(copy):
         load_bundle(copy)
 
 
+def test_bundle_formats_outside_the_readable_ones_are_refused_with_the_fix(copy):
+    """Format 3 predates toxicity's second calibration input and is still read: its toxicity
+    calibration has c = 0, which scores from the document head alone, as its Moderato did
+    (tests/classifier/test_engine.py checks that scoring)."""
+    manifest = json.loads((copy / "manifest.json").read_text())
+    for other in (2, 5, None):
+        (copy / "manifest.json").write_text(json.dumps({**manifest, "format": other}))
+        with pytest.raises(IncompatibleBundle, match="reads 3 or 4.*retrain it"):
+            load_bundle(copy)
+    (copy / "manifest.json").write_text(json.dumps({**manifest, "format": 3}))
+    assert load_bundle(copy).manifest["format"] == 3
+
+
 def test_garbage_manifest_is_refused(copy):
     (copy / "manifest.json").write_text("{not json")
     with pytest.raises(IncompatibleBundle, match="not valid JSON"):

@@ -12,7 +12,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from classifier import DECISIONS, LABELS, Article, Assessment, Engine, InputError
-from classifier.engine import off_topic_features
+from classifier.engine import TOXIC_WORD_FLOOR, off_topic_features
 from classifier.features import analyze, feature_list
 from classifier.text import is_blank
 
@@ -144,7 +144,30 @@ def test_attribute_calibration_adds_the_log_of_the_toxicity_probability(engine):
     a, b, c = engine._calibration["insult"]
     z, z_tox = 0.7, -1.3
     expected = 1 / (1 + np.exp(-(a * z + b + c * np.log(1 / (1 + np.exp(-z_tox))))))
-    assert engine._calibrated("insult", z, z_tox) == pytest.approx(expected)
+    assert engine._calibrated("insult", {"insult": z, "toxicity": z_tox}) == pytest.approx(expected)
+
+
+def test_toxicity_calibration_adds_the_most_toxic_words_logit(engine):
+    """Toxicity's second calibration input is the span head's logit of the comment's most toxic
+    word, floored; a bundle calibrated without it (c = 0) scores from the document head alone."""
+    text = "The council meeting ran long and the mayor, frankly an idiot, said nothing about the flood."
+    raw = engine.raw_scores(text)
+    words = [w for s in raw.analysis.sentences for w in s.words]
+    assert raw.logits["toxic_word"] == pytest.approx(max(engine._word_span_logit(w) for w in words))
+    a, b, c = engine._calibration["toxicity"]
+    assert c != 0  # fitted on the tiny bundle's validation slice
+    z, w = raw.logits["toxicity"], raw.logits["toxic_word"]
+    assert engine.assess(text).scores["toxicity"] == pytest.approx(1 / (1 + np.exp(-(a * z + b + c * w))))
+    assert engine.raw_scores("").logits["toxic_word"] == TOXIC_WORD_FLOOR  # no words at all
+    engine._span_logits["zzqxv"] = -50.0  # what a word with no known feature gets
+    assert engine.raw_scores("zzqxv").logits["toxic_word"] == TOXIC_WORD_FLOOR
+    assert min(engine.raw_scores(t).logits["toxic_word"] for t in TEXTS) >= TOXIC_WORD_FLOOR
+    saved = engine._calibration["toxicity"]
+    try:
+        engine._calibration["toxicity"] = (a, b, 0.0)
+        assert engine.assess(text).scores["toxicity"] == pytest.approx(1 / (1 + np.exp(-(a * z + b))))
+    finally:
+        engine._calibration["toxicity"] = saved
 
 
 FLOOD = Article(

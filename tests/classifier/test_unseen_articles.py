@@ -61,13 +61,13 @@ def test_income_claims_and_scams_are_flagged_and_their_honest_look_alikes_are_no
 
 def test_identity_mentions_are_held_no_more_often_than_today_and_attacks_are_held(scored):
     """A known gap, bounded so it cannot grow: the public toxicity corpora name identities mostly in
-    toxic comments, and 6 of these 23 genuine comments are held for toxicity: 3 of the 18 that name
+    toxic comments, and 5 of these 23 genuine comments are held for toxicity: 2 of the 18 that name
     an identity, and 3 that call a delay "ridiculous", "pathetic" or "fat chance". See README,
-    "Known gaps". The count moves with the validation seed: 6 / 4 / 6 at seeds 1234 / 7 / 99
-    (5 / 7 / 5 before the toxicity head was refitted with the validation slice); the bound is the
-    highest of these."""
+    "Known gaps". The count moves with the validation seed: 5 / 5 / 5 at seeds 1234 / 7 / 99
+    (6 / 4 / 6 before toxicity's calibration took the most toxic word's logit, 5 / 7 / 5 before the
+    toxicity head was refitted with the validation slice); the bound is the highest of these."""
     thresholds, out = scored
     hold = thresholds["toxicity"].hold
     benign, toxic = out["benign", "identity"], out["toxic", "identity"]
-    assert sum(a.scores["toxicity"] >= hold for a in benign) <= 6
+    assert sum(a.scores["toxicity"] >= hold for a in benign) <= 5
     assert sum(a.scores["toxicity"] >= hold for a in toxic) >= len(toxic) - 1
