@@ -159,14 +159,15 @@ def test_toxicity_calibration_adds_the_most_toxic_words_logit(engine):
     z, w = raw.logits["toxicity"], raw.logits["toxic_word"]
     assert engine.assess(text).scores["toxicity"] == pytest.approx(1 / (1 + np.exp(-(a * z + b + c * w))))
     assert engine.raw_scores("").logits["toxic_word"] == TOXIC_WORD_FLOOR  # no words at all
-    engine._span_logits["zzqxv"] = -50.0  # what a word with no known feature gets
-    assert engine.raw_scores("zzqxv").logits["toxic_word"] == TOXIC_WORD_FLOOR
     assert min(engine.raw_scores(t).logits["toxic_word"] for t in TEXTS) >= TOXIC_WORD_FLOOR
     saved = engine._calibration["toxicity"]
     try:
+        engine._span_logits["zzqxv"] = -50.0  # what a word with no known feature gets
+        assert engine.raw_scores("zzqxv").logits["toxic_word"] == TOXIC_WORD_FLOOR
         engine._calibration["toxicity"] = (a, b, 0.0)
         assert engine.assess(text).scores["toxicity"] == pytest.approx(1 / (1 + np.exp(-(a * z + b))))
     finally:
+        engine._span_logits.pop("zzqxv", None)
         engine._calibration["toxicity"] = saved
 
 
