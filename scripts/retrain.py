@@ -44,7 +44,7 @@ from api.db import Database, migrate
 from api.reload import current_bundle_dir
 from api.store.bundles import record_promotion
 from api.store.feedback import FEEDBACK_SOURCE, feedback_examples
-from classifier.bundle import GATE_FILE, bundle_rows, new_version
+from classifier.bundle import FORMAT, GATE_FILE, bundle_rows, library_versions, new_version
 from classifier.dataset import assemble_training_pool, default_corpora_dir, default_training_data_dir
 from classifier.engine import Engine
 from classifier.errors import BundleError, ClassifierError
@@ -273,14 +273,18 @@ def _retrain(args: argparse.Namespace, settings: Settings, db: Database, progres
 
 def _refused_before(bundles_dir: Path, current: str, sources: dict[str, Any], params: TrainParams) -> str | None:
     """A candidate already refused against `current` that was trained on these same sources (row counts
-    and hashes of every corpus, the feedback's count and newest decision) with these parameters.
+    and hashes of every corpus, the feedback's count and newest decision) with these parameters, by
+    this bundle format and these library versions.
 
     Training it again would make the same bundle and the same refusal: a nightly cron would add
-    another ~16 MB directory each night until new feedback arrives."""
-    wanted = json.loads(json.dumps({"sources": sources, "params": params.to_dict()}, sort_keys=True, default=str))
+    another ~16 MB directory each night until new feedback arrives. After an upgrade that changes
+    the bundle format or scikit-learn, the same data makes another bundle, so that one is trained."""
+    made_by = {"format": FORMAT, "libraries": library_versions()}
+    made = {"sources": sources, "params": params.to_dict(), **made_by}
+    wanted = json.loads(json.dumps(made, sort_keys=True, default=str))
     for version, manifest, gate in bundle_rows(bundles_dir):
         refused_here = gate.get("promote") is False and gate.get("judged_against") == current
-        if refused_here and {"sources": manifest.get("sources"), "params": manifest.get("params")} == wanted:
+        if refused_here and {key: manifest.get(key) for key in wanted} == wanted:
             return version
     return None
 

@@ -271,6 +271,14 @@ def test_retrain_does_not_train_again_what_it_refused_on_the_same_data(env, caps
     assert retrain.main(TINY) == 3
     assert "candidate cand was trained on this same data and refused" in capsys.readouterr().out
     assert sorted(p.name for p in env.bundles_dir.iterdir()) == ["cand", "tiny-current"]
+    # Refused by an older Moderato (another bundle format): this one would make another bundle.
+    manifest_file = env.bundles_dir / "cand" / "manifest.json"
+    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    manifest_file.write_text(json.dumps({**manifest, "format": manifest["format"] - 1}), encoding="utf-8")
+    assert retrain.main([*TINY, "--dry-run", "--version", "upgraded"]) in (0, 3)
+    out = capsys.readouterr().out
+    assert "trained on this same data" not in out and "candidate upgraded evaluated" in out
+    manifest_file.write_text(json.dumps(manifest), encoding="utf-8")
     # Another seed is other training: it runs (and --force always does).
     assert retrain.main([*TINY, "--seed", "7", "--version", "seed7"]) in (0, 3)
     assert (env.bundles_dir / "seed7" / "manifest.json").is_file()
