@@ -41,6 +41,7 @@ from classifier.text import (
     plug_breaks,
     price_moves,
     sentence_spans,
+    visible_length,
     word_spans,
 )
 
@@ -269,7 +270,8 @@ def analyze_normalized(normalized: Normalized, article: frozenset[str] | None = 
                     extra.append("s:brand_benefit")
     caps = n_capitals / (n_letters or 1)
     extra = [
-        f"d:len{_bucket(len(original), (20, 60, 150, 400, 1000))}",
+        # As long as a reader sees it: zero-width characters stuffed in must not make it "long".
+        f"d:len{_bucket(visible_length(original), (20, 60, 150, 400, 1000))}",
         f"d:sent{_bucket(len(sentences), (2, 3, 5, 9))}",
         f"d:caps{_bucket(caps, (0.05, 0.2, 0.5, 0.8))}",
     ]

@@ -128,3 +128,12 @@ def test_skipping_patterns_that_cannot_match_changes_no_signal(text):
 @pytest.mark.parametrize("text", ["Hello World", "ÀÉ ñ Ünï Capital", "Ⅻ ² ½ x_y", "", "ABC def 123"])
 def test_letters_and_capitals_count_like_the_regexes(text):
     assert _letters_and_capitals(text) == (len(re.findall(r"[^\W\d_]", text)), len(re.findall(r"[A-Z]", text)))
+
+
+def test_zero_width_stuffing_does_not_make_a_comment_long():
+    """The document's length bucket is the length a reader sees: a zero-width space after every
+    letter of a 50-character comment would otherwise file it with 150-400-character comments."""
+    text = "Nice one, the council finally fixed the bus lane."
+    stuffed = "\u200b".join(text)
+    shape = [f for f in analyze(text).extra if f.startswith("d:len")]
+    assert shape and [f for f in analyze(stuffed).extra if f.startswith("d:len")] == shape
