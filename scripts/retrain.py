@@ -279,8 +279,7 @@ def _refused_before(bundles_dir: Path, current: str, sources: dict[str, Any], pa
     Training it again would make the same bundle and the same refusal: a nightly cron would add
     another ~16 MB directory each night until new feedback arrives. After an upgrade that changes
     the bundle format or scikit-learn, the same data makes another bundle, so that one is trained."""
-    made_by = {"format": FORMAT, "libraries": library_versions()}
-    made = {"sources": sources, "params": params.to_dict(), **made_by}
+    made = {"sources": sources, "params": params.to_dict(), "format": FORMAT, "libraries": library_versions()}
     wanted = json.loads(json.dumps(made, sort_keys=True, default=str))
     for version, manifest, gate in bundle_rows(bundles_dir):
         refused_here = gate.get("promote") is False and gate.get("judged_against") == current
