@@ -104,6 +104,8 @@ _SAFE_NEXT = re.compile(r"/moderate(/comments/\d{1,18})?(\?[^\r\n\\]*)?")
 #: A comment id in a form field: form values are text, so digits are parsed (not strict), within the
 #: same bounds as ids in paths and JSON bodies.
 FormId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
+# "id:status" of a card the page showed: the no-JavaScript bulk form's `expect` (see `decide_from_page`).
+FormShown = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,18}:(approved|pending|rejected)$")]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -369,6 +371,7 @@ def decide_from_page(
     csrf: Annotated[str, Form(max_length=200)] = "",
     next_url: Annotated[str, Form(alias="next", max_length=4000)] = "/moderate",
     expect: Annotated[list[Status] | None, Form(max_length=MAX_BULK_IDS)] = None,
+    shown: Annotated[list[FormShown] | None, Form(max_length=MAX_BULK_IDS)] = None,
 ) -> Response:
     """Decide the given comments. A fetch (Accept: application/json) gets JSON; a plain form, a 303 back.
 
@@ -376,6 +379,8 @@ def decide_from_page(
     status has changed since (another moderator, another tab, a second keystroke) is not decided
     again: its result is a 409 with the status it has now, so a stale page never silently overrides
     a colleague's decision. A plain form post with any refused id gets the JSON results and that status.
+    The bulk form cannot pair a ticked box with its status without JavaScript, so every card also
+    sends `shown` ("id:status") with it; without `expect`, the selected ids are checked against those.
     """
     wants_json = "application/json" in request.headers.get("accept", "")
     if page is None:
@@ -394,7 +399,11 @@ def decide_from_page(
     kind, label = PAGE_ACTIONS[action]
     decision = DecisionCreate.model_validate({"action": kind, "label": label})
     moderator, site_id = page.moderator, page.moderator.site_id
-    expected: dict[int, str] = dict(zip(ids, expect, strict=True)) if expect else {}
+    if expect:
+        expected: dict[int, str] = dict(zip(ids, expect, strict=True))
+    else:
+        on_page = {key: status for key, _, status in (item.partition(":") for item in shown or ())}
+        expected = {i: on_page[str(i)] for i in ids if str(i) in on_page}
 
     def job(s: Session) -> tuple[list[dict[str, Any]], Any]:
         changed = _changed_since_shown(s, site_id, expected)

@@ -342,3 +342,30 @@ def test_a_decision_from_a_stale_page_is_refused_with_the_status_now(client, db,
     assert mismatched.status_code == 422 and mismatched.json()["detail"][0]["loc"] == ["body", "expect"]
     unknown = client.post("/moderate/decide", data={"ids": cid, "expect": "gone", "action": "reopen"}, headers=headers)
     assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"][:2] == ["body", "expect"]
+
+
+def test_the_bulk_form_without_javascript_refuses_comments_decided_since_shown(client, db, site, moderator, held):
+    """A ticked box cannot carry its status, so every card sends "id:status" as `shown` with the bulk
+    form: what a browser without JavaScript posts is checked like the script's `expect`."""
+    login(client, moderator[1])
+    html = client.get("/moderate").text
+    csrf = page_csrf(html)
+    shown = re.findall(r'<input type="hidden" name="shown" value="([^"]+)" form="bulk">', html)
+    cid, other, third = (h["id"] for h in held)
+    assert sorted(shown) == sorted(f"{i}:pending" for i in (cid, other, third))
+    _, colleague = new_moderator(db, site, "bob")
+    decided = client.post(
+        f"/v1/queue/{cid}/decision", json={"action": "reject", "label": "spam"}, headers=bearer(colleague)
+    )
+    assert decided.status_code == 200
+    form = {"csrf": csrf, "next": "/moderate", "action": "approve", "ids": [cid, other], "shown": shown}
+    response = client.post("/moderate/decide", data=form, follow_redirects=False)
+    assert response.status_code == 409
+    stale, fresh = response.json()["results"]
+    assert stale["current"] == {"status": "rejected", "label": "spam"}
+    assert fresh == {"id": other, "status": "approved", "label": "ham"}
+    form = {**form, "ids": [third], "shown": [f"{third}:pending"]}
+    assert client.post("/moderate/decide", data=form, follow_redirects=False).status_code == 303
+    for bad in (f"{third}", f"{third}:gone", "0:pending", "x:pending"):
+        response = client.post("/moderate/decide", data={**form, "shown": [bad]}, follow_redirects=False)
+        assert response.status_code == 422 and response.json()["detail"][0]["loc"][:2] == ["body", "shown"], bad

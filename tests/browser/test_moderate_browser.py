@@ -243,3 +243,31 @@ def test_a_stale_page_does_not_override_a_colleagues_decision(live_server, brows
     page.keyboard.press("k")
     page.keyboard.press("a")  # now the page shows what is stored: deciding again is deliberate, and works
     page.wait_for_selector(f'#comment-{first}[data-status="approved"]')
+
+
+def test_without_javascript_the_bulk_form_decides_and_refuses_a_stale_page(live_server, browser_page):
+    """JavaScript off: ticked boxes and "Approve all" post a plain form (303 back to the queue); a
+    comment a colleague decided since the page loaded is refused (409), the others are still decided."""
+    context = browser_page.context.browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        _, secret, ids = _seed(live_server, None)
+        _log_in(page, live_server, secret)
+        page.check(f"#comment-{ids['toxic']} input.select")
+        with page.expect_navigation():
+            page.click('#bulk button[value="approve"]')
+        assert _statuses(live_server, secret)[str(ids["toxic"])] == "approved"
+        assert page.locator("article.comment").count() == 2
+        with httpx.Client(base_url=live_server.base_url, headers={"Authorization": f"Bearer {secret}"}) as client:
+            decided = client.post(f"/v1/queue/{ids['founding']}/decision", json={"action": "reject", "label": "spam"})
+            assert decided.status_code == 200
+        page.check(f"#comment-{ids['founding']} input.select")
+        page.check(f"#comment-{ids['hostile']} input.select")
+        with page.expect_response("**/moderate/decide") as answer:
+            page.click('#bulk button[value="approve"]')
+        assert answer.value.status == 409
+        statuses = _statuses(live_server, secret)
+        assert statuses[str(ids["founding"])] == "rejected" and statuses[str(ids["hostile"])] == "approved"
+    finally:
+        context.close()
