@@ -207,8 +207,8 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
     settings = _settings()
     with _database_errors():
-        migrate(settings.database_url, args.revision)
-    print(f"database at revision {args.revision}")
+        now = migrate(settings.database_url, args.revision)
+    print(f"database at revision {now or 'base (no tables)'}")
     return 0
 
 

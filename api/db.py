@@ -21,6 +21,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
@@ -109,13 +110,15 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def migrate(url: str, revision: str = "head") -> None:
-    """Bring the schema at `url` up to `revision` (creating the SQLite file if needed)."""
+def migrate(url: str, revision: str = "head") -> str | None:
+    """Bring the schema at `url` up to `revision` (creating the SQLite file if needed) and return the
+    revision it is at afterwards: upgrading never goes back, so that may be past `revision`."""
     engine = make_engine(url, immediate=True) if is_sqlite(url) else create_engine(url, poolclass=NullPool)
     try:
         with engine.begin() as connection:
             config = alembic_config(url)
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
+            return MigrationContext.configure(connection).get_current_revision()
     finally:
         engine.dispose()

@@ -13,8 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 
 from api.cli import main
+from api.db import alembic_config
 from api.store.sites import authenticate_moderator, authenticate_site, get_site
 from classifier.batch import CHUNK_LINES
 
@@ -111,10 +113,17 @@ def test_moderator_create_prints_the_secret_last(cli_env, capsys, db):
     assert run(capsys, "moderator", "create", "staffed", "alice")[0] == 2
 
 
-def test_db_upgrade_creates_the_default_sqlite_database(monkeypatch, tmp_path, capsys):
+def test_db_upgrade_creates_the_default_sqlite_database_and_says_its_revision(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("MODERATO_DATA_DIR", str(tmp_path / "data"))
-    assert main(["db", "upgrade"]) == 0
+    assert main(["db", "upgrade", "0001"]) == 0
+    assert capsys.readouterr().out == "database at revision 0001\n"
     assert (tmp_path / "data" / "moderato.db").is_file()
+    assert main(["db", "upgrade"]) == 0
+    head = capsys.readouterr().out
+    newest = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head == f"database at revision {newest}\n"
+    assert main(["db", "upgrade", "base"]) == 0  # upgrading never goes back: it says where the database is
+    assert capsys.readouterr().out == head
 
 
 def test_cli_import_is_light():
