@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from api.background import PeriodicTask
 from api.config import Settings
@@ -67,6 +68,17 @@ def load_engine(settings: Settings, db: Database) -> Engine:
                 return Engine.load(None)
         log.warning("promoted bundle missing", extra={"event": "bundle.missing", "version": version})
     return Engine.load(None)
+
+
+def allowed_methods(app: FastAPI, request: Request) -> str:
+    """Every method some route takes at this path. Starlette's 405 names only the first route that
+    matched the path, and GET and DELETE /v1/comments/{id} are two routes."""
+    allowed = []
+    for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
@@ -178,8 +190,11 @@ def _register_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": errors}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
             detail: Any = [{"type": "body_invalid", "loc": ["body"], "msg": "Request body is not valid UTF-8 JSON"}]
             return JSONResponse({"detail": detail}, status_code=422)
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": allowed_methods(app, request)}
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, StrictInt, field_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, StrictInt, WithJsonSchema, field_validator
 from sqlalchemy import JSON, Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -81,6 +81,13 @@ def _id_string(value: Any) -> Any:
     return value
 
 
+def _not_bool(value: Any) -> Any:
+    # JSON `true` is not the number 1: a threshold or score sent as a boolean is a client's bug.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    return value
+
+
 def _comment_text(value: str) -> str:
     if is_blank(value):
         raise ValueError("must not be empty")
@@ -98,7 +105,14 @@ def _cleanly_decoded(value: str) -> str:
 
 
 CleanStr = Annotated[str, AfterValidator(_clean)]
-ExternalId = Annotated[str, BeforeValidator(_id_string), AfterValidator(_clean)]
+ExternalId = Annotated[
+    str,
+    BeforeValidator(_id_string),
+    AfterValidator(_clean),
+    WithJsonSchema({"anyOf": [{"type": "string", "maxLength": 255}, {"type": "integer"}]}),
+]
+#: A probability a client sends (a threshold, a suggested score): a JSON number in [0, 1].
+Probability = Annotated[float, Field(ge=0.0, le=1.0), BeforeValidator(_not_bool)]
 #: An id taken from a URL path (e.g. `/v1/articles/{id}`): the body's rules plus no bad %-escapes.
 PathId = Annotated[str, AfterValidator(_clean), AfterValidator(_cleanly_decoded)]
 CommentText = Annotated[str, AfterValidator(_clean), AfterValidator(_comment_text)]
@@ -237,8 +251,8 @@ class ModeratorPublic(ModeratorBase):
 
 
 class ThresholdsUpdate(SQLModel):
-    hold: float | None = Field(default=None, ge=0.0, le=1.0)
-    reject: float | None = Field(default=None, ge=0.0, le=1.0)
+    hold: Probability | None = None
+    reject: Probability | None = None
 
 
 class PolicyUpdate(SQLModel):
@@ -643,6 +657,28 @@ class HealthPublic(SQLModel):
     checks: dict[str, str] = Field(default_factory=dict)
 
 
+class ErrorPublic(SQLModel):
+    """Every error of the JSON API: `detail` is a sentence, or for 422 a list of
+    `{"type", "loc", "msg"}` whose `loc` names the field (the input is never echoed back)."""
+
+    detail: str | list[dict[str, Any]]
+
+
+_ERROR_MEANING = {
+    401: "No valid credential: missing, unknown, revoked or expired",
+    403: "A valid credential of the wrong kind (a site key on a moderator route; not a site admin)",
+    404: "No such row for this site (another site's is just as unknown)",
+    409: "The request contradicts what is stored",
+    413: "Request body over the limit (64 KiB; 1 MiB for /v1/moderate/batch)",
+    503: "No bundle loaded, or the database is unreachable",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the error statuses a route can answer, so generated clients know them."""
+    return {code: {"model": ErrorPublic, "description": _ERROR_MEANING[code]} for code in codes}
+
+
 # ---------------------------------------------------------------------------------------------
 # The moderator queue (GET /v1/queue, decisions, history, moderator accounts)
 
@@ -651,10 +687,11 @@ QueueSort = Literal["score", "oldest", "newest"]
 QueueLabel = Literal["spam", "toxicity", "off_topic", "ham"]
 Role = Literal["moderator", "admin"]
 MAX_BULK_IDS = 500
-#: The largest row id accepted anywhere a client names one (paths, bodies, forms, cursors): well inside a
+#: The largest row id accepted anywhere a client names one (paths, bodies, forms, cursors): inside a
 #: signed 64-bit integer, the widest id SQLite and PostgreSQL store, so a larger number is a 422 here
-#: instead of an overflow in the database driver.
-MAX_ROW_ID = 2**62
+#: instead of an overflow in the database driver; and JavaScript's largest exact integer, so every JSON
+#: client reads our ids exactly and the OpenAPI bound (a JSON number) states it exactly.
+MAX_ROW_ID = 2**53 - 1
 #: A row id in a JSON body: strict, so `true`, `"5"` and `5.0` are refused rather than read as ids.
 RowId = Annotated[StrictInt, Field(ge=1, le=MAX_ROW_ID)]
 

@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from api.deps import SettingsDep, bearer_token
 from api.errors import NotAuthenticated, NotFound, ServiceUnavailable
 from api.reload import BundleReloader
-from api.schemas import BundleReloadPublic
+from api.schemas import BundleReloadPublic, ErrorPublic, error_responses
 
 router = APIRouter(prefix="/v1/admin", tags=["operations"])
 
@@ -32,7 +32,14 @@ def require_admin(request: Request, settings: SettingsDep) -> None:
 AdminDep = Annotated[None, Depends(require_admin)]
 
 
-@router.post("/reload", response_model=BundleReloadPublic)
+@router.post(
+    "/reload",
+    response_model=BundleReloadPublic,
+    responses={
+        **error_responses(401, 413, 503),
+        404: {"model": ErrorPublic, "description": "No admin token is set (MODERATO_ADMIN_TOKEN): the route is off"},
+    },
+)
 async def reload_bundle(request: Request, _: AdminDep) -> BundleReloadPublic:
     """Swap in the promoted bundle at once (this worker; the others notice within seconds)."""
     reloader: BundleReloader = request.app.state.reloader

@@ -21,15 +21,16 @@ from api.schemas import (
     ModerateRequest,
     PathId,
     VerdictPublic,
+    error_responses,
 )
 from api.store.comments import comment_public, erase_comment, find_article, find_comment, upsert_article
 
-router = APIRouter(prefix="/v1", tags=["moderation"])
+router = APIRouter(prefix="/v1", tags=["moderation"], responses=error_responses(401, 503))
 CommentId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 ArticleId = Annotated[PathId, Path(min_length=1, max_length=255)]
 
 
-@router.post("/moderate", response_model=VerdictPublic)
+@router.post("/moderate", response_model=VerdictPublic, responses=error_responses(413))
 async def moderate(body: ModerateRequest, site: SiteDep, moderation: ModerationDep) -> VerdictPublic:
     """Score a comment under the site's policy, store it, and answer with the verdict.
 
@@ -37,7 +38,7 @@ async def moderate(body: ModerateRequest, site: SiteDep, moderation: ModerationD
     return await moderation.moderate_async(site=site, request=body)
 
 
-@router.post("/moderate/batch", response_model=BatchResponse)
+@router.post("/moderate/batch", response_model=BatchResponse, responses=error_responses(413))
 def moderate_batch(body: BatchRequest, site: SiteDep, moderation: ModerationDep) -> BatchResponse:
     """Up to 100 moderate bodies; results in order, a bad item answered by its own 422."""
     results: list[VerdictPublic | BatchItemFailure | None] = [None] * len(body.items)
@@ -56,14 +57,14 @@ def moderate_batch(body: BatchRequest, site: SiteDep, moderation: ModerationDep)
     return BatchResponse(results=[r for r in results if r is not None])
 
 
-@router.get("/comments/{comment_id}", response_model=CommentPublic)
+@router.get("/comments/{comment_id}", response_model=CommentPublic, responses=error_responses(404))
 def get_comment(comment_id: CommentId, site: SiteDep, session: SessionDep) -> CommentPublic:
     assert site.id is not None
     comment = find_comment(session=session, site_id=site.id, comment_id=comment_id)
     return comment_public(session=session, comment=comment)
 
 
-@router.delete("/comments/{comment_id}", response_model=CommentPublic)
+@router.delete("/comments/{comment_id}", response_model=CommentPublic, responses=error_responses(404, 413))
 def delete_comment(comment_id: CommentId, site: SiteDep, writer: WriterDep) -> CommentPublic:
     """Erase the comment's text and author fields (privacy request); scores and decisions stay."""
     site_id = site.id
@@ -73,7 +74,7 @@ def delete_comment(comment_id: CommentId, site: SiteDep, writer: WriterDep) -> C
     )
 
 
-@router.put("/articles/{article_id}", response_model=ArticlePublic)
+@router.put("/articles/{article_id}", response_model=ArticlePublic, responses=error_responses(413))
 def put_article(article_id: ArticleId, body: ArticleCreate, site: SiteDep, writer: WriterDep) -> ArticlePublic:
     """Register (or update) an article, so comments can refer to it by id alone."""
     site_id = site.id
@@ -86,7 +87,7 @@ def put_article(article_id: ArticleId, body: ArticleCreate, site: SiteDep, write
     )
 
 
-@router.get("/articles/{article_id}", response_model=ArticlePublic)
+@router.get("/articles/{article_id}", response_model=ArticlePublic, responses=error_responses(404))
 def get_article(article_id: ArticleId, site: SiteDep, session: SessionDep) -> ArticlePublic:
     assert site.id is not None
     article = find_article(session=session, site_id=site.id, external_id=article_id)

@@ -37,7 +37,7 @@ from api.config import MAX_TEXT_CHARS
 from api.deps import bearer_token
 from api.errors import NotAuthenticated, google_error
 from api.moderation import Moderation
-from api.schemas import CleanStr, CommentIn, DecisionCreate, ModerateRequest, Site, SpanIn
+from api.schemas import CleanStr, CommentIn, DecisionCreate, ModerateRequest, Probability, Site, SpanIn
 from api.site_cache import SiteCache
 from api.store.comments import StoredVerdict, find_by_text, text_digest
 from api.store.decisions import record_decision
@@ -46,7 +46,14 @@ from api.store.sites import authenticate_site
 from classifier import Article, Assessment, InputError
 from classifier.text import is_blank
 
-router = APIRouter(prefix="/v1alpha1", tags=["perspective"])
+#: Perspective's answers are a Google API error (`{"error": {"code", "message", "status", "details"}}`).
+GOOGLE_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Google API error: a request Perspective would refuse (INVALID_ARGUMENT)"},
+    401: {"description": "Google API error: the `key` parameter is not a site's API key (UNAUTHENTICATED)"},
+    413: {"description": "Google API error: request body over 64 KiB (INVALID_ARGUMENT)"},
+    503: {"description": "Google API error: no bundle loaded or the database is unreachable (UNAVAILABLE)"},
+}
+router = APIRouter(prefix="/v1alpha1", tags=["perspective"], responses=GOOGLE_ERRORS)
 
 SOURCE = "perspective"
 PROBABILITY = "PROBABILITY"
@@ -101,7 +108,7 @@ class ContextIn(_Shape):
 
 class AttributeParameters(_Shape):
     scoreType: CleanStr | None = None
-    scoreThreshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    scoreThreshold: Probability | None = None
 
 
 class AnalyzeRequest(_Shape):
@@ -117,7 +124,7 @@ class AnalyzeRequest(_Shape):
 
 
 class ScoreIn(_Shape):
-    value: float = Field(ge=0.0, le=1.0)
+    value: Probability
     type: CleanStr | None = None
 
 

@@ -33,6 +33,7 @@ from api.schemas import (
     QueuePage,
     QueueSort,
     QueueStatus,
+    error_responses,
 )
 from api.store.decisions import record_decision
 from api.store.queue import (
@@ -50,7 +51,7 @@ from api.store.queue import (
 )
 from api.store.sites import create_moderator, site_by_id
 
-router = APIRouter(prefix="/v1", tags=["queue"])
+router = APIRouter(prefix="/v1", tags=["queue"], responses=error_responses(401, 403, 503))
 CommentId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
@@ -117,7 +118,7 @@ def get_queue(
     )
 
 
-@router.post("/queue/{comment_id}/decision", response_model=DecisionPublic)
+@router.post("/queue/{comment_id}/decision", response_model=DecisionPublic, responses=error_responses(404, 409, 413))
 def decide(comment_id: CommentId, body: DecisionRequest, moderator: ModeratorDep, writer: WriterDep) -> DecisionPublic:
     """Decide any comment of the site; `reopen` undoes (back to pending). A later decision supersedes,
     history keeps all. The site's webhook fires and the decision becomes a retraining label, unless
@@ -129,7 +130,7 @@ def decide(comment_id: CommentId, body: DecisionRequest, moderator: ModeratorDep
     )
 
 
-@router.post("/queue/decisions", response_model=BulkDecisionResponse)
+@router.post("/queue/decisions", response_model=BulkDecisionResponse, responses=error_responses(413))
 def decide_bulk(body: BulkDecisionCreate, moderator: ModeratorDep, writer: WriterDep) -> BulkDecisionResponse:
     """One action on up to 500 comments; each id succeeds or fails (404, 422) on its own."""
     decision = DecisionCreate(action=body.action, label=body.label, note=body.note)
@@ -143,7 +144,7 @@ def decide_bulk(body: BulkDecisionCreate, moderator: ModeratorDep, writer: Write
     return writer.run_sync(job)
 
 
-@router.get("/comments/{comment_id}/history", response_model=CommentHistory)
+@router.get("/comments/{comment_id}/history", response_model=CommentHistory, responses=error_responses(404))
 def get_history(comment_id: CommentId, moderator: ModeratorDep, session: SessionDep) -> CommentHistory:
     return comment_history(session=session, site_id=moderator.site_id, comment_id=comment_id)
 
@@ -164,7 +165,7 @@ def get_moderators(moderator: ModeratorDep, session: SessionDep) -> list[Moderat
     return list_moderators(session=session, site_id=moderator.site_id)
 
 
-@router.post("/moderators", response_model=ModeratorCreated, status_code=201)
+@router.post("/moderators", response_model=ModeratorCreated, status_code=201, responses=error_responses(409, 413))
 def post_moderator(body: ModeratorCreate, moderator: ModeratorDep, writer: WriterDep) -> ModeratorCreated:
     """A new account on the admin's site; the secret is in this response only."""
     _require_admin(moderator)
@@ -177,7 +178,7 @@ def post_moderator(body: ModeratorCreate, moderator: ModeratorDep, writer: Write
     return writer.run_sync(create)
 
 
-@router.delete("/moderators/{moderator_id}", response_model=ModeratorPublic)
+@router.delete("/moderators/{moderator_id}", response_model=ModeratorPublic, responses=error_responses(404, 409, 413))
 def delete_moderator(moderator_id: CommentId, moderator: ModeratorDep, writer: WriterDep) -> ModeratorPublic:
     """Disable an account of the site: its secret and page sessions stop working at once. Idempotent:
     an account already disabled answers 200 with `disabled: true` and its original `disabled_at`.

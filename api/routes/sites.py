@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import ModerationDep, SiteCacheDep, SiteDep, WriterDep
-from api.schemas import PolicyPublic, PolicyUpdate, Site, SitePatched, SitePublic, SiteUpdate
+from api.schemas import PolicyPublic, PolicyUpdate, Site, SitePatched, SitePublic, SiteUpdate, error_responses
 from api.store.sites import patch_site, policy_public, site_by_id, update_policy
 
-router = APIRouter(prefix="/v1/sites", tags=["sites"])
+router = APIRouter(prefix="/v1/sites", tags=["sites"], responses=error_responses(401, 503))
 
 
 @router.get("/me", response_model=SitePublic)
@@ -16,7 +16,7 @@ def get_me(site: SiteDep) -> Site:
     return site
 
 
-@router.patch("/me", response_model=SitePatched, response_model_exclude_unset=True)
+@router.patch("/me", response_model=SitePatched, response_model_exclude_unset=True, responses=error_responses(413))
 def patch_me(body: SiteUpdate, site: SiteDep, writer: WriterDep, cache: SiteCacheDep) -> SitePatched:
     """Change the site's URL, webhook URL (null or "" removes it) or retention (1-36500 days of text
     kept; null keeps forever). The first webhook URL of a site created without one issues its signing
@@ -37,7 +37,7 @@ def get_policy(site: SiteDep, moderation: ModerationDep) -> PolicyPublic:
     return policy_public(site=site, base=engine.policy, bundle_version=engine.version)
 
 
-@router.patch("/me/policy", response_model=PolicyPublic)
+@router.patch("/me/policy", response_model=PolicyPublic, responses=error_responses(413))
 def patch_policy(
     body: PolicyUpdate, site: SiteDep, moderation: ModerationDep, writer: WriterDep, cache: SiteCacheDep
 ) -> PolicyPublic:

@@ -89,6 +89,7 @@ def test_invalid_policies_are_422_and_change_nothing(client, site):
         {"thresholds": {"spam": {"hold": -0.1}}},
         {"thresholds": {"ham": {"hold": 0.5}}},
         {"thresholds": {"spam": {"hold": "high"}}},
+        {"thresholds": {"spam": {"hold": 0.5, "reject": True}}},  # not read as 1.0
         {"mode": "strict"},
         {"thresholds": ["spam"]},
     ):

@@ -278,6 +278,7 @@ def test_bulk_decisions_report_each_id(client, db, site, moderator, held):
         [2**63],  # beyond a signed 64-bit integer
         [10**30],
         [2**62 + 1],
+        [2**53],  # past JavaScript's exact integers (MAX_ROW_ID)
         [0],
         [True],  # would be read as comment 1
         ["5"],
