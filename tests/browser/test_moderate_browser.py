@@ -271,3 +271,13 @@ def test_without_javascript_the_bulk_form_decides_and_refuses_a_stale_page(live_
         assert statuses[str(ids["founding"])] == "rejected" and statuses[str(ids["hostile"])] == "approved"
     finally:
         context.close()
+
+
+def test_behind_a_tls_proxy_the_page_cookies_are_secure(live_server):
+    """Served by uvicorn (as `moderato serve` does) behind a TLS-terminating proxy on the same host:
+    the proxy's X-Forwarded-Proto makes the page's cookies Secure; plain http leaves them usable."""
+    with httpx.Client(base_url=live_server.base_url) as client:
+        plain = client.get("/moderate/login").headers["set-cookie"].lower()
+        proxied = client.get("/moderate/login", headers={"X-Forwarded-Proto": "https"}).headers["set-cookie"].lower()
+    assert "; secure" not in plain and "httponly" in plain
+    assert "; secure" in proxied
