@@ -378,7 +378,8 @@ def decide_from_page(
     `expect` (optional, one per id) is the status the page showed for each comment. A comment whose
     status has changed since (another moderator, another tab, a second keystroke) is not decided
     again: its result is a 409 with the status it has now, so a stale page never silently overrides
-    a colleague's decision. A plain form post with any refused id gets the JSON results and that status.
+    a colleague's decision. A plain form post with any refused id gets that status with the JSON results,
+    or, from a browser (Accept: text/html), a page naming what was not decided.
     The bulk form cannot pair a ticked box with its status without JavaScript, so every card also
     sends `shown` ("id:status") with it; without `expect`, the selected ids are checked against those.
     """
@@ -414,11 +415,15 @@ def decide_from_page(
 
     results, counts = writer.run_sync(job)
     payload = {"results": results, "counts": counts.model_dump()}
-    refused = [r["error"]["status"] for r in results if r.get("error")]
-    if wants_json or refused:
-        status_code = 200 if wants_json else refused[0]
-        return JSONResponse(payload, status_code=status_code, headers={"Cache-Control": "no-store"})
+    refused = [r for r in results if r.get("error")]
     target = next_url if _SAFE_NEXT.fullmatch(next_url) else "/moderate"
+    if refused and not wants_json and "text/html" in request.headers.get("accept", ""):
+        # A browser without JavaScript: say what was not decided, in a page, with the way back.
+        context = {"refused": refused, "back": target}
+        return _html(request, "refused.html", context, status_code=refused[0]["error"]["status"])
+    if wants_json or refused:
+        status_code = 200 if wants_json else refused[0]["error"]["status"]
+        return JSONResponse(payload, status_code=status_code, headers={"Cache-Control": "no-store"})
     return RedirectResponse(target, status_code=303)
 
 

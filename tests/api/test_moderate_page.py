@@ -364,6 +364,10 @@ def test_the_bulk_form_without_javascript_refuses_comments_decided_since_shown(c
     stale, fresh = response.json()["results"]
     assert stale["current"] == {"status": "rejected", "label": "spam"}
     assert fresh == {"id": other, "status": "approved", "label": "ham"}
+    page = client.post("/moderate/decide", data=form, headers={"Accept": "text/html"}, follow_redirects=False)
+    assert page.status_code == 409 and "text/html" in page.headers["content-type"]
+    assert f'<a href="/moderate/comments/{cid}">' in page.text and "rejected now, not pending" in page.text
+    assert '<a href="/moderate">Back to the queue</a>' in page.text
     form = {**form, "ids": [third], "shown": [f"{third}:pending"]}
     assert client.post("/moderate/decide", data=form, follow_redirects=False).status_code == 303
     for bad in (f"{third}", f"{third}:gone", "0:pending", "x:pending"):

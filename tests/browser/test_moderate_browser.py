@@ -267,6 +267,10 @@ def test_without_javascript_the_bulk_form_decides_and_refuses_a_stale_page(live_
         with page.expect_response("**/moderate/decide") as answer:
             page.click('#bulk button[value="approve"]')
         assert answer.value.status == 409
+        assert "Some comments were not decided" in page.text_content("h1")
+        assert "rejected now, not pending" in page.text_content("ul.refused")
+        page.click("text=Back to the queue")
+        assert "The queue is clear." in page.text_content("p.empty")  # all three were decided, one by bob
         statuses = _statuses(live_server, secret)
         assert statuses[str(ids["founding"])] == "rejected" and statuses[str(ids["hostile"])] == "approved"
     finally:
