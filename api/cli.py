@@ -443,15 +443,33 @@ def _validated_bundle(settings: Settings, version: str) -> str:
         raise CommandError(f"bundle {version} cannot be promoted: {exc}") from exc
 
 
+#: How long a `moderato models` command waits for a retrain or another one to finish with the bundles.
+BUNDLES_LOCK_WAIT = 10.0
+
+
+@contextmanager
+def _bundles_locked(settings: Settings) -> Iterator[None]:
+    """The bundles directory's lock (`classifier.bundle.bundles_lock`), or exit 1 naming who holds it."""
+    from classifier.bundle import bundles_lock
+    from classifier.errors import BundlesBusy
+
+    try:
+        with bundles_lock(settings.bundles_lock_file, wait=BUNDLES_LOCK_WAIT):
+            yield
+    except BundlesBusy as exc:
+        raise CommandError(str(exc), exit_code=1) from None
+
+
 def _models_promote(args: argparse.Namespace) -> int:
     from api.store.bundles import record_promotion
 
     if not is_version_name(args.version):
         raise CommandError(f"{args.version!r} is not a version: give a directory name from `moderato models list`")
     settings = _settings()
-    _validated_bundle(settings, args.version)
     note = args.note or "promoted with `moderato models promote`"
-    _run_store(lambda s: record_promotion(session=s, version=args.version, promoted_by="cli", note=note))
+    with _bundles_locked(settings):  # a prune cannot delete it between the check and the promotion
+        _validated_bundle(settings, args.version)
+        _run_store(lambda s: record_promotion(session=s, version=args.version, promoted_by="cli", note=note))
     print(
         f"promoted {args.version}; running services switch within {settings.bundle_check_seconds:g}s "
         "(or POST /v1/admin/reload)"
@@ -464,15 +482,16 @@ def _models_rollback(args: argparse.Namespace) -> int:
     from api.store.bundles import ROLLBACK_NOTE, promoted_version, record_promotion, rollback_target
 
     settings = _settings()
-    current, target = _run_store(
-        lambda s: (promoted_version(session=s), rollback_target(session=s, default=DEFAULT_VERSION))
-    )
-    if target is None:
-        raise CommandError("nothing to roll back to: the packaged bundle is already served")
-    _validated_bundle(settings, target)
-    _run_store(
-        lambda s: record_promotion(session=s, version=target, promoted_by="cli", note=f"{ROLLBACK_NOTE}{current}")
-    )
+    with _bundles_locked(settings):
+        current, target = _run_store(
+            lambda s: (promoted_version(session=s), rollback_target(session=s, default=DEFAULT_VERSION))
+        )
+        if target is None:
+            raise CommandError("nothing to roll back to: the packaged bundle is already served")
+        _validated_bundle(settings, target)
+        _run_store(
+            lambda s: record_promotion(session=s, version=target, promoted_by="cli", note=f"{ROLLBACK_NOTE}{current}")
+        )
     print(f"rolled back from {current} to {target}; running services switch within {settings.bundle_check_seconds:g}s")
     return 0
 
@@ -481,15 +500,24 @@ def _models_prune(args: argparse.Namespace) -> int:
     """Delete the bundle directories nothing can serve again: every nightly retrain writes one (about
     16 MB), promoted or not. Kept: each version a rollback can reach (the promotion stack, the served
     one on top), a bundle pinned by MODERATO_BUNDLE, and the `--keep` newest (candidates someone may
-    still promote by hand). Directories without a readable manifest are not bundles: left alone."""
+    still promote by hand). Directories without a readable manifest are not bundles: left alone.
+    Nothing is written or promoted while it decides and deletes (the bundles lock)."""
+    if args.keep < 0:
+        raise CommandError("--keep must be 0 or more")
+    settings = _settings()
+    with _bundles_locked(settings):
+        freed = _prune(settings, keep=args.keep, dry_run=args.dry_run)
+    print(f"{'would free' if args.dry_run else 'freed'} {freed / 1e6:.1f} MB")
+    return 0
+
+
+def _prune(settings: Settings, *, keep: int, dry_run: bool) -> int:
+    """`models prune` with the lock held: prints each bundle's fate, returns the bytes freed."""
     import shutil
 
     from api.store.bundles import promotion_stack
     from classifier.bundle import bundle_rows
 
-    if args.keep < 0:
-        raise CommandError("--keep must be 0 or more")
-    settings = _settings()
     stack = _run_store(lambda s: promotion_stack(session=s))
     rows = sorted(bundle_rows(settings.bundles_dir), key=lambda row: (str(row[1].get("created_at", "")), row[0]))
     why: dict[str, str] = {}
@@ -499,8 +527,8 @@ def _models_prune(args: argparse.Namespace) -> int:
         why.setdefault(version, "a rollback can return to it")
     if settings.bundle is not None and settings.bundle.resolve().parent == settings.bundles_dir.resolve():
         why.setdefault(settings.bundle.name, "pinned by MODERATO_BUNDLE")
-    for version, _, _ in rows[max(len(rows) - args.keep, 0) :] if args.keep > 0 else []:
-        why.setdefault(version, f"one of the {args.keep} newest")
+    for version, _, _ in rows[max(len(rows) - keep, 0) :] if keep > 0 else []:
+        why.setdefault(version, f"one of the {keep} newest")
     freed = 0
     for version, _, _ in rows:
         if version in why:
@@ -508,12 +536,11 @@ def _models_prune(args: argparse.Namespace) -> int:
             continue
         directory = settings.bundles_dir / version
         size = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
-        if not args.dry_run:
+        if not dry_run:
             shutil.rmtree(directory)
         freed += size
-        print(f"{'would remove' if args.dry_run else 'removed':<7} {version:<22} {size / 1e6:.1f} MB")
-    print(f"{'would free' if args.dry_run else 'freed'} {freed / 1e6:.1f} MB")
-    return 0
+        print(f"{'would remove' if dry_run else 'removed':<7} {version:<22} {size / 1e6:.1f} MB")
+    return freed
 
 
 # ---------------------------------------------------------------------------------------------

@@ -94,3 +94,8 @@ class Settings(BaseSettings):
     def bundles_dir(self) -> Path:
         """Where retrained bundles live, one directory per version."""
         return self.data_dir / "bundles"
+
+    @property
+    def bundles_lock_file(self) -> Path:
+        """Held while bundles are written, promoted or pruned (`classifier.bundle.bundles_lock`)."""
+        return self.data_dir / "bundles.lock"

@@ -13,7 +13,10 @@ import hashlib
 import json
 import os
 import platform
+import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +26,7 @@ import joblib
 import sklearn
 
 from classifier.decision import Policy
-from classifier.errors import BundleError, BundleNotFound, IncompatibleBundle
+from classifier.errors import BundleError, BundleNotFound, BundlesBusy, IncompatibleBundle
 
 # 2: attribute calibration takes log sigmoid(toxicity logit); 3: the plug stacker; 4: toxicity's
 # calibration takes the most toxic word's logit. A format-3 bundle is read as one whose toxicity
@@ -151,6 +154,37 @@ def bundle_rows(bundles_dir: Path) -> list[tuple[str, dict[str, Any], dict[str, 
             gate = {}
         rows.append((directory.name, manifest, gate if isinstance(gate, dict) else {}))
     return rows
+
+
+@contextmanager
+def bundles_lock(lock_file: Path, *, wait: float = 0.0) -> Iterator[None]:
+    """Hold the bundles' lock file, waiting up to `wait` seconds for it (else BundlesBusy).
+
+    Why: a retrain writes its candidate minutes before it promotes it, and `moderato models prune`
+    deletes bundle directories nothing serves: run together, prune could delete the candidate the
+    retrain is about to promote, or a version `models promote` has just checked. An advisory lock
+    (flock: POSIX, one host) serialises them; a process that dies releases it.
+    """
+    import fcntl  # POSIX only, and only the operators' commands need it
+
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with lock_file.open("a") as handle:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise BundlesBusy(
+                        f"another process is writing, promoting or pruning bundles (it holds {lock_file}); "
+                        "try again when it has finished"
+                    ) from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def load_bundle(path: str | Path | None = None) -> Bundle:

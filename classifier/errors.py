@@ -4,6 +4,7 @@
      ├── BundleError               a trained bundle cannot be used
      │    ├── BundleNotFound       no bundle at the given path
      │    └── IncompatibleBundle   made by another scikit-learn / format version, or corrupted
+     ├── BundlesBusy               another process is writing, promoting or pruning bundles
      └── InputError                the text or article given to the engine is unusable
 
 The API maps these once (BundleError -> 503, InputError -> 422); routes never catch them.
@@ -30,6 +31,10 @@ class BundleNotFound(BundleError):
 
 class IncompatibleBundle(BundleError):
     """The bundle was built by other library versions, or its files are damaged."""
+
+
+class BundlesBusy(ClassifierError):
+    """Another process holds the bundles directory's lock (`bundle.bundles_lock`)."""
 
 
 class InputError(ClassifierError):

@@ -19,7 +19,8 @@ Same settings as the service (MODERATO_DATA_DIR, DATABASE_URL, ...). Steps:
 Exit codes (for cron):
     0  the candidate was promoted (--dry-run: it would have been; nothing is written)
     3  the current bundle is kept: the candidate was refused, or there is no new feedback
-    1  error (database unreachable, unusable data or bundle); the current bundle is kept
+    1  error (database unreachable, unusable data or bundle, or another retrain or `moderato models`
+       command busy with the bundles); the current bundle is kept
     2  bad command line
 The last line printed is a one-line summary starting with `retrain:`.
 """
@@ -33,18 +34,19 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.cli import SEED, bounded_int, bounded_number, version_name
+from api.cli import BUNDLES_LOCK_WAIT, SEED, bounded_int, bounded_number, version_name
 from api.config import Settings
 from api.db import Database, migrate
 from api.reload import current_bundle_dir
 from api.store.bundles import record_promotion
 from api.store.feedback import FEEDBACK_SOURCE, feedback_examples
-from classifier.bundle import FORMAT, GATE_FILE, bundle_rows, library_versions, new_version
+from classifier.bundle import FORMAT, GATE_FILE, bundle_rows, bundles_lock, library_versions, new_version
 from classifier.dataset import assemble_training_pool, default_corpora_dir, default_training_data_dir
 from classifier.engine import Engine
 from classifier.errors import BundleError, ClassifierError
@@ -144,7 +146,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         migrate(settings.database_url)
     db = Database.from_url(settings.database_url)
     try:
-        return _retrain(args, settings, db, progress)
+        with ExitStack() as stack:
+            if not args.dry_run:  # a dry run writes into a scratch directory and promotes nothing
+                # Held from the first look at the bundles to the promotion: `moderato models prune`
+                # must not delete the candidate in between, nor another retrain race this one.
+                stack.enter_context(bundles_lock(settings.bundles_lock_file, wait=BUNDLES_LOCK_WAIT))
+            return _retrain(args, settings, db, progress)
     finally:
         db.dispose()
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import api.cli as cli_module
 from api.cli import main as cli
 from api.config import Settings
 from api.db import Database
@@ -18,6 +19,7 @@ from api.store.bundles import promoted_version, promotion_history, record_promot
 from api.store.comments import erase_comment
 from api.store.decisions import record_decision
 from api.store.feedback import feedback_examples
+from classifier.bundle import bundles_lock
 from tests.api.conftest import add_version, auth, moderate_body
 
 REPO = Path(__file__).resolve().parents[2]
@@ -148,6 +150,22 @@ def test_prune_keeps_what_can_be_served_again_and_removes_the_rest(env, capsys, 
 
     code, _, err = run(capsys, "models", "prune", "--keep", "-1")
     assert code == 2 and "--keep must be 0 or more" in err
+
+
+def test_models_commands_wait_for_whoever_holds_the_bundles(env, capsys, tiny_bundle, db, monkeypatch):
+    """A retrain (or another `models` command) holds the bundles' lock: prune, promote and rollback
+    give up after their wait with exit 1 and change nothing, so prune cannot delete a candidate a
+    retrain is about to promote. Once the lock is free they work."""
+    add_version(tiny_bundle, env, "v1")
+    monkeypatch.setattr(cli_module, "BUNDLES_LOCK_WAIT", 0.0)
+    with bundles_lock(env.bundles_lock_file):
+        for argv in (("models", "prune", "--keep", "0"), ("models", "promote", "v1"), ("models", "rollback")):
+            code, _, err = run(capsys, *argv)
+            assert code == 1 and "another process is writing, promoting or pruning bundles" in err, argv
+        assert (env.bundles_dir / "v1").is_dir() and current(db) is None
+        assert retrain.main(TINY) == 1  # a second retrain does not race the first
+        assert "retrain: error: BundlesBusy" in capsys.readouterr().out.strip().splitlines()[-1]
+    assert run(capsys, "models", "promote", "v1")[0] == 0 and current(db) == "v1"
 
 
 # ---------------------------------------------------------------------------------------------
