@@ -34,7 +34,7 @@ class IncompatibleBundle(BundleError):
 
 
 class BundlesBusy(ClassifierError):
-    """Another process holds the bundles directory's lock (`bundle.bundles_lock`)."""
+    """Another process holds the bundles' lock file (`bundle.bundles_lock`)."""
 
 
 class InputError(ClassifierError):
