@@ -449,7 +449,7 @@ BUNDLES_LOCK_WAIT = 10.0
 
 @contextmanager
 def _bundles_locked(settings: Settings) -> Iterator[None]:
-    """The bundles directory's lock (`classifier.bundle.bundles_lock`), or exit 1 naming who holds it."""
+    """The bundles' lock file (`classifier.bundle.bundles_lock`), or exit 1 naming it."""
     from classifier.bundle import bundles_lock
     from classifier.errors import BundlesBusy
 

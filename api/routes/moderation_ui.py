@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -105,7 +105,7 @@ _SAFE_NEXT = re.compile(r"/moderate(/comments/\d{1,18})?(\?[^\r\n\\]*)?")
 #: same bounds as ids in paths and JSON bodies.
 FormId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 # "id:status" of a card the page showed: the no-JavaScript bulk form's `expect` (see `decide_from_page`).
-FormShown = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,18}:(approved|pending|rejected)$")]
+FormShown = Annotated[str, Field(pattern=rf"^[1-9][0-9]{{0,18}}:({'|'.join(get_args(Status))})$")]
 
 
 # ---------------------------------------------------------------------------------------------
